@@ -1,0 +1,32 @@
+# The two commands of the README: `make demo` and `make test`. Both install what is missing.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+# A fixed torch: the CPU wheel that lies on the development machines' disk (see DEVELOPERS.md).
+TORCH  ?= torch==2.13.0
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH)"
+	@$(PY) -m pip install -q -e ".[dev]"
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/lookinside train --epochs 1 --out runs/demo
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/mypy
+
+test: lint
+	MPLBACKEND=Agg $(VENV)/bin/pytest
+
+bench: $(STAMP)
+	$(PY) benchmarks/loop_overhead.py
+	$(PY) benchmarks/loader.py
+
+clean:
+	rm -rf runs .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,33 @@
+"""The standard callbacks, and the set every `Learner` starts with."""
+
+from __future__ import annotations
+
+from ..callback import Callback
+from .avg_stats import AvgStats, EpochStats
+from .batch_transform import BatchTransform, view_tfm
+from .csv_logger import CSVLogger
+from .device import DeviceCallback, default_device, to_device
+from .progress import ProgressBar
+from .recorder import Recorder
+from .train_eval import TrainEval
+
+
+def default_callbacks() -> list[Callback]:
+    """TrainEval, DeviceCallback, AvgStats, Recorder and ProgressBar, fresh instances."""
+    return [TrainEval(), DeviceCallback(), AvgStats(), Recorder(), ProgressBar()]
+
+
+__all__ = [
+    "AvgStats",
+    "BatchTransform",
+    "CSVLogger",
+    "DeviceCallback",
+    "EpochStats",
+    "ProgressBar",
+    "Recorder",
+    "TrainEval",
+    "default_callbacks",
+    "default_device",
+    "to_device",
+    "view_tfm",
+]

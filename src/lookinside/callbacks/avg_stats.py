@@ -1,0 +1,118 @@
+"""`AvgStats`: loss and metrics averaged over each epoch, accumulated on the device."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor
+
+from ..callback import Callback, snake_name
+
+if TYPE_CHECKING:
+    from ..learner import Learner
+
+
+def metric_name(fn: Callable[..., Any]) -> str:
+    """A metric's column name: the function's name, or a callable object's class in snake_case."""
+    inner = getattr(fn, "func", fn)  # functools.partial
+    name = getattr(inner, "__name__", None)
+    return name if isinstance(name, str) else snake_name(type(inner).__name__)
+
+
+def batch_size(yb: Any) -> int:
+    """The number of items in a batch of targets (known on the host: no synchronisation)."""
+    first = yb[0] if isinstance(yb, (tuple, list)) else yb
+    return int(first.shape[0]) if isinstance(first, Tensor) else len(first)
+
+
+@dataclass
+class EpochStats:
+    """One epoch's averages: `values` holds `train_loss`, `valid_loss`, `valid_<metric>`, ..."""
+
+    epoch: int
+    seconds: float
+    values: dict[str, float] = field(default_factory=dict)
+
+    def row(self) -> dict[str, float]:
+        """A flat row for tables and CSV: epoch, the values, seconds."""
+        return {"epoch": self.epoch, **self.values, "seconds": self.seconds}
+
+
+def _as_float_tensor(value: Any, device: torch.device) -> Tensor:
+    if isinstance(value, Tensor):
+        return value.detach().float()
+    return torch.tensor(float(value), device=device)
+
+
+class _PhaseSums:
+    """Sums of (value × batch size) on the device, and the item count on the host."""
+
+    def __init__(self) -> None:
+        self.sums: Tensor | None = None
+        self.count = 0
+
+    def add(self, values: list[Any], n: int) -> None:
+        device = values[0].device
+        batch = torch.stack([_as_float_tensor(v, device) for v in values])
+        if self.sums is None:
+            self.sums = torch.zeros_like(batch)
+        self.sums.add_(batch, alpha=n)
+        self.count += n
+
+    def means(self, k: int) -> Tensor:
+        if self.sums is None or self.count == 0:
+            return torch.full((k,), float("nan"))
+        return self.sums / self.count
+
+
+class AvgStats(Callback):
+    """Averages the loss (and `learn.metrics`) over each phase, weighted by batch size.
+
+    Sums stay on the device during the epoch; `after_epoch` reads them with one transfer,
+    appends an `EpochStats` to `history`. Metrics run on validation batches, and on training
+    batches too with `train_metrics=True`.
+    """
+
+    order = 40
+
+    def __init__(self, train_metrics: bool = False) -> None:
+        self.train_metrics = train_metrics
+        self.history: list[EpochStats] = []
+
+    def before_fit(self, learn: Learner) -> None:
+        self.history = []
+
+    def before_epoch(self, learn: Learner) -> None:
+        self._start = time.perf_counter()
+        self._train, self._valid = _PhaseSums(), _PhaseSums()
+
+    def after_batch(self, learn: Learner) -> None:
+        if learn.loss is None:  # cancelled before the loss existed
+            return
+        values: list[Any] = [learn.loss]
+        if not learn.training or self.train_metrics:
+            values += [m(learn.pred, learn.yb) for m in learn.metrics]
+        (self._train if learn.training else self._valid).add(values, batch_size(learn.yb))
+
+    def after_epoch(self, learn: Learner) -> None:
+        names = [metric_name(m) for m in learn.metrics]
+        train_names = ["train_loss"] + ([f"train_{n}" for n in names] if self.train_metrics else [])
+        valid_names = ["valid_loss"] + [f"valid_{n}" for n in names]
+        train = self._train.means(len(train_names))
+        parts = [train]
+        if self._valid.count:
+            parts.append(self._valid.means(len(valid_names)).to(train.device))
+        else:
+            valid_names = []
+        numbers = torch.cat(parts).tolist()  # the one host transfer of the epoch
+        values = dict(zip(train_names + valid_names, numbers, strict=True))
+        self.history.append(EpochStats(learn.epoch, time.perf_counter() - self._start, values))
+
+    @property
+    def last(self) -> EpochStats | None:
+        """The latest epoch's stats, or None before the first epoch ends."""
+        return self.history[-1] if self.history else None

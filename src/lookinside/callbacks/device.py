@@ -1,0 +1,57 @@
+"""`DeviceCallback`: the model and each batch on one device (cuda, then mps, then cpu)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from ..callback import Callback
+
+if TYPE_CHECKING:
+    from ..learner import Learner
+
+
+def default_device() -> torch.device:
+    """The best device here: cuda if available, then mps, then cpu."""
+    if torch.cuda.is_available():
+        return torch.device("cuda", torch.cuda.current_device())
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def to_device(batch: Any, device: torch.device) -> Any:
+    """Move a tensor, or tuples, lists and dicts of them, to `device` (no-op where it is)."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(to_device(b, device) for b in batch)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    return batch
+
+
+class DeviceCallback(Callback):
+    """Moves the model to `device` before the fit and each batch to it before the forward pass.
+
+    With `device=None` it takes the loaders' device (`dls.device`, as set by
+    `DataLoaders.from_tensors`), else `default_device()`. Batches already there are untouched.
+    """
+
+    order = -10
+
+    def __init__(self, device: str | torch.device | None = None) -> None:
+        self.device = torch.device(device) if device is not None else None
+
+    def before_fit(self, learn: Learner) -> None:
+        self.device = self.device or getattr(learn.dls, "device", None) or default_device()
+        learn.model.to(self.device)
+
+    def before_batch(self, learn: Learner) -> None:
+        assert self.device is not None
+        learn.xb = to_device(learn.xb, self.device)
+        learn.yb = to_device(learn.yb, self.device)
+
+    def __repr__(self) -> str:
+        return f"DeviceCallback({self.device})"

@@ -1,0 +1,99 @@
+"""The `lookinside` command: parses arguments and calls library functions, nothing more.
+
+Exit codes: 0 done; 2 bad usage or bad input (one sentence on stderr); 130 interrupted;
+1 a bug (with its traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from . import __version__
+from .config import DEVICES, TrainConfig
+from .errors import LookinsideError
+from .models import INITS
+from .nn.layers import ACTIVATIONS
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error in one sentence (no usage dump) and exits 2."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{self.prog}: {message} (see {self.prog} --help)\n")
+        sys.exit(EXIT_USAGE)
+
+
+def _arch(text: str) -> tuple[int, ...]:
+    try:
+        chans = tuple(int(c) for c in text.split(","))
+    except ValueError:
+        msg = f"expected channel counts like 8,16,32,32, got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+    if not chans or min(chans) < 1:
+        raise argparse.ArgumentTypeError(f"channel counts must be positive, got {text!r}")
+    return chans
+
+
+def _add_model_and_data_flags(p: argparse.ArgumentParser) -> None:
+    d = TrainConfig()
+    p.add_argument(
+        "--data", default=d.data, help="'mnist' (embedded) or a directory of MNIST IDX files"
+    )
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--bs", type=int, default=d.bs, help="batch size")
+    p.add_argument("--lr", type=float, default=d.lr, help="learning rate")
+    p.add_argument(
+        "--arch", type=_arch, default=d.arch, help="channels per conv block, e.g. 8,16,32,32"
+    )
+    p.add_argument("--act", choices=list(ACTIVATIONS), default=d.act)
+    p.add_argument("--init", choices=list(INITS), default=d.init)
+    p.add_argument("--device", choices=DEVICES, default=d.device)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--out", help="run directory (default: runs/train-<date>-<time>)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `lookinside` argument parser with one sub-parser per command."""
+    parser = _Parser(prog="lookinside", description="Train a model and look inside it.")
+    parser.add_argument("--version", action="version", version=f"lookinside {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    train = sub.add_parser("train", help="train the lesson's CNN and write a run directory")
+    _add_model_and_data_flags(train)
+    train.set_defaults(func=cmd_train)
+    return parser
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """`lookinside train`: run, print one row per epoch, then the accuracy and the run dir."""
+    from .train import train
+
+    names = [n for n in vars(TrainConfig()) if n != "extra"]
+    config = TrainConfig(**{n: getattr(args, n) for n in names})
+    result = train(config)
+    print(f"valid accuracy {result.valid_accuracy:.4f} after {config.epochs} epoch(s)")
+    print(f"run directory: {result.run_dir}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `lookinside` command; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+        return code
+    except LookinsideError as e:
+        sys.stderr.write(f"lookinside {args.command}: {e}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        sys.stderr.write(f"lookinside {args.command}: interrupted.\n")
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""`TrainConfig`: every option of `lookinside train`, checked, with unknown keys refused."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import LookinsideError
+from .models import INITS
+from .nn.layers import ACTIVATIONS
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+@dataclass
+class TrainConfig:
+    """The options of one training run; field names are the CLI's long flags with '_' for '-'."""
+
+    data: str = "mnist"
+    epochs: int = 1
+    bs: int = 64
+    lr: float = 0.4
+    arch: tuple[int, ...] = (8, 16, 32, 32)
+    act: str = "relu"
+    init: str = "kaiming"
+    device: str = "auto"
+    seed: int = 0
+    out: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self.arch = tuple(self.arch)
+        checks = [
+            (self.epochs >= 1, f"epochs must be at least 1, not {self.epochs}"),
+            (self.bs >= 1, f"bs must be at least 1, not {self.bs}"),
+            (self.lr > 0, f"lr must be positive, not {self.lr}"),
+            (len(self.arch) > 0 and all(c >= 1 for c in self.arch),
+             f"arch must list positive channel counts, not {self.arch}"),
+        ]  # fmt: skip
+        for ok, message in checks:
+            if not ok:
+                raise LookinsideError(message + ".")
+        for name, value, allowed in [("act", self.act, ACTIVATIONS), ("init", self.init, INITS),
+                                     ("device", self.device, DEVICES)]:  # fmt: skip
+            if value not in allowed:
+                raise LookinsideError(f"{name} must be one of {', '.join(allowed)}, not {value!r}.")
+        if self.extra:
+            raise LookinsideError(f"unknown option {next(iter(self.extra))!r}.")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """Build from a mapping (a JSON or TOML table); an unknown key is an error naming it."""
+        names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise LookinsideError(f"unknown option {unknown[0]!r}.")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping of the options (arch as a list)."""
+        d = dataclasses.asdict(self)
+        d.pop("extra")
+        d["arch"] = list(self.arch)
+        return d

@@ -1,0 +1,69 @@
+"""The closed set of events the training loop fires, in the order one epoch fires them."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class Event(str, Enum):
+    """A point in the training loop where callbacks run.
+
+    The members are listed in the order one epoch fires them; the validation phase repeats
+    the batch events without `before_backward`, `after_backward` and `after_step`. Each
+    `after_cancel_*` event fires when the matching cancellation is raised, just before the
+    matching `after_*` event (which always runs, from a `finally`).
+    """
+
+    before_fit = "before_fit"
+    before_epoch = "before_epoch"
+    before_train = "before_train"
+    before_batch = "before_batch"
+    after_pred = "after_pred"
+    after_loss = "after_loss"
+    before_backward = "before_backward"
+    after_backward = "after_backward"
+    after_step = "after_step"
+    after_batch = "after_batch"
+    after_train = "after_train"
+    before_validate = "before_validate"
+    after_validate = "after_validate"
+    after_epoch = "after_epoch"
+    after_fit = "after_fit"
+    after_cancel_batch = "after_cancel_batch"
+    after_cancel_train = "after_cancel_train"
+    after_cancel_validate = "after_cancel_validate"
+    after_cancel_epoch = "after_cancel_epoch"
+    after_cancel_fit = "after_cancel_fit"
+
+
+EVENT_NAMES: frozenset[str] = frozenset(e.value for e in Event)
+
+
+def looks_like_event(name: str) -> bool:
+    """True for names a handler of an event would have: `before_*` or `after_*`."""
+    return name.startswith(("before_", "after_"))
+
+
+class CancelBatchException(Exception):  # noqa: N818 (the lesson's names, kept for its readers)
+    """Skip the rest of this batch; `after_cancel_batch`, then `after_batch`, then the next batch.
+
+    Raised after `after_backward`, it also skips the optimizer step and the zeroing of the
+    gradients, which therefore accumulate into the next batch.
+    """
+
+
+class CancelTrainException(Exception):  # noqa: N818
+    """Skip the rest of this epoch's training phase; `after_cancel_train`, `after_train`,
+    then validation runs as usual."""
+
+
+class CancelValidateException(Exception):  # noqa: N818
+    """Skip the rest of this epoch's validation; `after_cancel_validate`, then `after_validate`."""
+
+
+class CancelEpochException(Exception):  # noqa: N818
+    """Skip the rest of this epoch; `after_cancel_epoch`, `after_epoch`, then the next epoch."""
+
+
+class CancelFitException(Exception):  # noqa: N818
+    """Stop training; `after_cancel_fit`, then `after_fit`, then `fit` returns normally."""

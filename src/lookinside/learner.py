@@ -1,0 +1,283 @@
+"""The `Learner`: a training loop that reads top to bottom and fires events for callbacks.
+
+`fit` -> `_epoch` -> `_train` / `_validate` -> `_batch`. Each phase fires `before_*`, does its
+work, and fires `after_*` from a `finally`; a cancellation exception raised by a callback ends
+its phase early and fires `after_cancel_*` first. Callbacks change what the loop does by
+changing `learn.xb`, `learn.yb`, `learn.pred`, `learn.loss` or the optimizer: the loop uses
+whatever they leave.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .callback import Callback, Handler, callback_name, check_callback
+from .events import (
+    CancelBatchException,
+    CancelEpochException,
+    CancelFitException,
+    CancelTrainException,
+    CancelValidateException,
+    Event,
+)
+
+LossFunc = Callable[..., Tensor]
+OptFunc = Callable[..., torch.optim.Optimizer]
+CallbackLike = Callback | type[Callback]
+C = TypeVar("C", bound=Callback)
+
+
+class Learner:
+    """A model, its data, a loss and an optimizer, trained by `fit` with callbacks.
+
+    Args:
+        model: the module to train.
+        dls: an object with `.train` and `.valid` iterables of `(xb, yb)` batches (`valid` may
+            be None), such as `DataLoaders`.
+        loss_func: `loss_func(pred, yb) -> Tensor`.
+        lr: learning rate of the optimizer `fit` creates.
+        opt_func: `opt_func(params, lr=lr)` builds the optimizer (any `torch.optim` class).
+        cbs: callbacks (instances, or classes to instantiate) for every fit.
+        metrics: `metric(pred, yb) -> Tensor` functions averaged over validation batches.
+        default_cbs: add TrainEval, DeviceCallback, AvgStats, Recorder and ProgressBar.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        dls: Any,
+        loss_func: LossFunc = F.cross_entropy,
+        lr: float = 0.1,
+        opt_func: OptFunc = torch.optim.SGD,
+        cbs: Iterable[CallbackLike] | None = None,
+        metrics: Sequence[Callable[[Tensor, Tensor], Tensor]] | None = None,
+        default_cbs: bool = True,
+    ) -> None:
+        self.model = model
+        self.dls = dls
+        self.loss_func = loss_func
+        self.lr = lr
+        self.opt_func = opt_func
+        self.metrics = list(metrics or [])
+        self.opt: torch.optim.Optimizer | None = None
+        self.cbs: list[Callback] = []
+        self._handlers: dict[Event, list[Handler]] = {e: [] for e in Event}
+        self._handler_owners: dict[Event, list[str]] = {e: [] for e in Event}
+        # Loop state, read and written by callbacks.
+        self.n_epochs = 0
+        self.epoch = 0
+        self.iter = 0
+        self.n_iter: int | None = None
+        self.training = False
+        self.train_iter = 0  # training batches done in this fit (TrainEval)
+        self.pct_train = 0.0  # progress through this fit's training, in [0, 1] (TrainEval)
+        self.xb: Any = None
+        self.yb: Any = None
+        self.pred: Any = None
+        self.loss: Tensor | None = None
+        if default_cbs:
+            from .callbacks import default_callbacks
+
+            self.add_cbs(default_callbacks())
+        self.add_cbs(cbs)
+
+    # ----------------------------------------------------------------- callbacks
+    def add_cbs(self, cbs: Iterable[CallbackLike] | None) -> list[Callback]:
+        """Add callbacks (instances, or classes to instantiate); return the instances added."""
+        added = []
+        for cb in cbs or []:
+            instance = cb() if isinstance(cb, type) and issubclass(cb, Callback) else cb
+            if not isinstance(instance, Callback):
+                raise TypeError(
+                    f"{instance!r} is not a Callback; wrap a plain function as "
+                    "LambdaCallback(after_batch=fn)."
+                )
+            check_callback(instance)
+            self._expose(instance)
+            self.cbs.append(instance)
+            added.append(instance)
+        self._rebuild_handlers()
+        return added
+
+    def remove_cbs(self, cbs: Iterable[Callback]) -> None:
+        """Remove callbacks added earlier (and their `learn.<name>` attributes)."""
+        for cb in list(cbs):
+            if cb in self.cbs:
+                self.cbs.remove(cb)
+                for attr in [k for k, v in vars(self).items() if v is cb]:
+                    delattr(self, attr)
+        self._rebuild_handlers()
+
+    def find_cb(self, cls: type[C]) -> C | None:
+        """The first callback of type `cls`, or None: the typed twin of `learn.<name>`."""
+        return next((cb for cb in self.cbs if isinstance(cb, cls)), None)
+
+    @contextmanager
+    def added_cbs(self, cbs: Iterable[CallbackLike] | None) -> Iterator[list[Callback]]:
+        """Add callbacks for the duration of a `with` block, removing them even on error."""
+        added = self.add_cbs(cbs)
+        try:
+            yield added
+        finally:
+            self.remove_cbs(added)
+
+    def _expose(self, cb: Callback) -> None:
+        base = callback_name(cb)
+        name, n = base, 1
+        while hasattr(self, name):
+            if not isinstance(getattr(self, name), Callback):
+                raise ValueError(
+                    f"callback name {base!r} clashes with the learner attribute of that name; "
+                    "give the callback another `name`."
+                )
+            n += 1
+            name = f"{base}_{n}"
+        setattr(self, name, cb)
+
+    def _rebuild_handlers(self) -> None:
+        ordered = sorted(enumerate(self.cbs), key=lambda ic: (ic[1].order, ic[0]))
+        self._handlers = {e: [] for e in Event}
+        self._handler_owners = {e: [] for e in Event}
+        for _, cb in ordered:
+            for event, fn in cb.handlers():
+                self._handlers[event].append(fn)
+                self._handler_owners[event].append(repr(cb))
+
+    def _fire(self, event: Event) -> None:
+        for handler in self._handlers[event]:
+            handler(self)
+
+    def describe_loop(self) -> str:
+        """Print (and return) which callbacks run at each event, in the loop's shape."""
+        indent = {
+            Event.before_fit: 0, Event.after_cancel_fit: 0, Event.after_fit: 0,
+            Event.before_epoch: 1, Event.after_cancel_epoch: 1, Event.after_epoch: 1,
+            Event.before_train: 2, Event.after_cancel_train: 2, Event.after_train: 2,
+            Event.before_validate: 2, Event.after_cancel_validate: 2, Event.after_validate: 2,
+        }  # fmt: skip
+        order = [
+            Event.before_fit, Event.before_epoch, Event.before_train, Event.before_batch,
+            Event.after_pred, Event.after_loss, Event.before_backward, Event.after_backward,
+            Event.after_step, Event.after_cancel_batch, Event.after_batch,
+            Event.after_cancel_train, Event.after_train, Event.before_validate,
+            Event.after_cancel_validate, Event.after_validate, Event.after_cancel_epoch,
+            Event.after_epoch, Event.after_cancel_fit, Event.after_fit,
+        ]  # fmt: skip
+        lines = []
+        for event in order:
+            names = self._handler_owners[event]
+            pad = "  " * indent.get(event, 3)
+            lines.append(f"{pad}{event.value}: {', '.join(names) if names else '-'}")
+        text = "\n".join(lines)
+        print(text)
+        return text
+
+    # ----------------------------------------------------------------- optimizer
+    def create_opt(self) -> torch.optim.Optimizer:
+        """Build the optimizer from `opt_func` over the model's parameters, at `self.lr`."""
+        self.opt = self.opt_func(self.model.parameters(), lr=self.lr)
+        return self.opt
+
+    def set_hyper(self, name: str, value: float) -> None:
+        """Set an optimizer hyper-parameter (`lr`, `momentum`, ...) in every parameter group."""
+        assert self.opt is not None, "the optimizer is created by fit() or create_opt()"
+        for group in self.opt.param_groups:
+            group[name] = value
+
+    # ----------------------------------------------------------------- the loop
+    def fit(
+        self, n_epochs: int, lr: float | None = None, cbs: Iterable[CallbackLike] | None = None
+    ) -> None:
+        """Train for `n_epochs`; `cbs` are added for this fit only (and removed even on error)."""
+        with self.added_cbs(cbs):
+            if self.opt is None:
+                self.create_opt()
+            if lr is not None:
+                self.lr = lr
+                self.set_hyper("lr", lr)
+            self.n_epochs = n_epochs
+            try:
+                self._fire(Event.before_fit)
+                for self.epoch in range(n_epochs):
+                    self._epoch()
+            except CancelFitException:
+                self._fire(Event.after_cancel_fit)
+            finally:
+                self._fire(Event.after_fit)
+
+    def _epoch(self) -> None:
+        try:
+            self._fire(Event.before_epoch)
+            self._train()
+            self._validate()
+        except CancelEpochException:
+            self._fire(Event.after_cancel_epoch)
+        finally:
+            self._fire(Event.after_epoch)
+
+    def _train(self) -> None:
+        self.training = True
+        self.n_iter = _len_or_none(self.dls.train)
+        try:
+            self._fire(Event.before_train)
+            self._all_batches(self.dls.train)
+        except CancelTrainException:
+            self._fire(Event.after_cancel_train)
+        finally:
+            self._fire(Event.after_train)
+
+    def _validate(self) -> None:
+        if self.dls.valid is None:
+            return
+        self.training = False
+        self.n_iter = _len_or_none(self.dls.valid)
+        try:
+            self._fire(Event.before_validate)
+            with torch.no_grad():
+                self._all_batches(self.dls.valid)
+        except CancelValidateException:
+            self._fire(Event.after_cancel_validate)
+        finally:
+            self._fire(Event.after_validate)
+
+    def _all_batches(self, batches: Iterable[Any]) -> None:
+        for self.iter, (self.xb, self.yb) in enumerate(batches):
+            self._batch()
+
+    def _batch(self) -> None:
+        self.pred = self.loss = None
+        try:
+            self._fire(Event.before_batch)
+            self.pred = self.model(*self.xb) if isinstance(self.xb, tuple) else self.model(self.xb)
+            self._fire(Event.after_pred)
+            self.loss = self.loss_func(self.pred, self.yb)
+            self._fire(Event.after_loss)
+            if self.training:
+                self._fire(Event.before_backward)
+                self.loss.backward()  # type: ignore[no-untyped-call]
+                self._fire(Event.after_backward)
+                assert self.opt is not None
+                self.opt.step()
+                self._fire(Event.after_step)
+                self.opt.zero_grad(set_to_none=True)
+        except CancelBatchException:
+            self._fire(Event.after_cancel_batch)
+        finally:
+            self._fire(Event.after_batch)
+
+    def __repr__(self) -> str:
+        cbs = ", ".join(type(cb).__name__ for cb in self.cbs)
+        return f"Learner({type(self.model).__name__}, cbs=[{cbs}])"
+
+
+def _len_or_none(batches: Any) -> int | None:
+    try:
+        return len(batches)
+    except TypeError:
+        return None

@@ -1,0 +1,94 @@
+"""`train(config)`: what `lookinside train` does, as a library function.
+
+It seeds every generator, loads the data onto the device, builds the lesson's CNN, trains it
+with the `Learner`, and leaves a run directory holding `config.json` and `metrics.csv`.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .callbacks import AvgStats, CSVLogger, EpochStats, default_device
+from .config import TrainConfig
+from .data import DataLoaders
+from .datasets import load_mnist
+from .errors import LookinsideError
+from .files import write_json
+from .functional import accuracy
+from .learner import Learner
+from .models import cnn
+
+
+@dataclass
+class TrainResult:
+    """What a run left: its directory, its learner, and one `EpochStats` per epoch."""
+
+    run_dir: Path
+    learn: Learner
+    history: list[EpochStats]
+
+    @property
+    def valid_accuracy(self) -> float:
+        """The last epoch's validation accuracy."""
+        return self.history[-1].values["valid_accuracy"]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's generators (every device's)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` -> the best device here; `cuda` or `mps` only where they are available."""
+    if name == "auto":
+        return default_device()
+    if name == "cuda" and not torch.cuda.is_available():
+        raise LookinsideError("--device cuda was asked for, but this machine has no CUDA GPU.")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise LookinsideError("--device mps was asked for, but MPS is not available here.")
+    return torch.device(name)
+
+
+def new_run_dir(out: str | None, prefix: str = "train") -> Path:
+    """`out` if it holds no run yet, else a fresh `runs/<prefix>-<date>-<time>[-n]`."""
+    if out is not None:
+        path = Path(out)
+        if (path / "config.json").exists():
+            raise LookinsideError(f"{path} already holds a run; choose another --out.")
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = Path("runs") / f"{prefix}-{stamp}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    path.mkdir(parents=True)
+    return path
+
+
+def train(config: TrainConfig) -> TrainResult:
+    """Run `config` and return its result; the run directory is written as training goes."""
+    seed_everything(config.seed)
+    device = resolve_device(config.device)
+    x_train, y_train, x_valid, y_valid = load_mnist(None if config.data == "mnist" else config.data)
+    dls = DataLoaders.from_tensors(x_train, y_train, x_valid, y_valid, bs=config.bs, device=device)
+    n_classes = int(max(y_train.max(), y_valid.max())) + 1
+    model = cnn(config.arch, c_in=x_train.shape[1], n_out=n_classes, act=config.act,
+                init=config.init)  # fmt: skip
+    run_dir = new_run_dir(config.out)
+    write_json(run_dir / "config.json", config.to_dict())
+    learn = Learner(model, dls, lr=config.lr, metrics=[accuracy],
+                    cbs=[CSVLogger(run_dir / "metrics.csv")])  # fmt: skip
+    learn.fit(config.epochs)
+    stats = learn.find_cb(AvgStats)
+    assert stats is not None  # a default callback
+    return TrainResult(run_dir, learn, stats.history)
