@@ -7,6 +7,7 @@ Exit codes: 0 done; 2 bad usage or bad input (one sentence on stderr); 130 inter
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -73,8 +74,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     """`lookinside train`: run, print one row per epoch, then the accuracy and the run dir."""
     from .train import train
 
-    names = [n for n in vars(TrainConfig()) if n != "extra"]
-    config = TrainConfig(**{n: getattr(args, n) for n in names})
+    config = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
     result = train(config)
     print(f"valid accuracy {result.valid_accuracy:.4f} after {config.epochs} epoch(s)")
     print(f"run directory: {result.run_dir}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import LookinsideError
@@ -27,7 +27,6 @@ class TrainConfig:
     device: str = "auto"
     seed: int = 0
     out: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.arch = tuple(self.arch)
@@ -35,23 +34,26 @@ class TrainConfig:
             (self.epochs >= 1, f"epochs must be at least 1, not {self.epochs}"),
             (self.bs >= 1, f"bs must be at least 1, not {self.bs}"),
             (self.lr > 0, f"lr must be positive, not {self.lr}"),
-            (len(self.arch) > 0 and all(c >= 1 for c in self.arch),
-             f"arch must list positive channel counts, not {self.arch}"),
-        ]  # fmt: skip
+            (
+                len(self.arch) > 0 and all(c >= 1 for c in self.arch),
+                f"arch must list positive channel counts, not {self.arch}",
+            ),
+        ]
         for ok, message in checks:
             if not ok:
                 raise LookinsideError(message + ".")
-        for name, value, allowed in [("act", self.act, ACTIVATIONS), ("init", self.init, INITS),
-                                     ("device", self.device, DEVICES)]:  # fmt: skip
+        for name, value, allowed in [
+            ("act", self.act, ACTIVATIONS),
+            ("init", self.init, INITS),
+            ("device", self.device, DEVICES),
+        ]:
             if value not in allowed:
                 raise LookinsideError(f"{name} must be one of {', '.join(allowed)}, not {value!r}.")
-        if self.extra:
-            raise LookinsideError(f"unknown option {next(iter(self.extra))!r}.")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         """Build from a mapping (a JSON or TOML table); an unknown key is an error naming it."""
-        names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - names)
         if unknown:
             raise LookinsideError(f"unknown option {unknown[0]!r}.")
@@ -60,6 +62,5 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping of the options (arch as a list)."""
         d = dataclasses.asdict(self)
-        d.pop("extra")
         d["arch"] = list(self.arch)
         return d

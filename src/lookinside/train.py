@@ -82,12 +82,14 @@ def train(config: TrainConfig) -> TrainResult:
     x_train, y_train, x_valid, y_valid = load_mnist(None if config.data == "mnist" else config.data)
     dls = DataLoaders.from_tensors(x_train, y_train, x_valid, y_valid, bs=config.bs, device=device)
     n_classes = int(max(y_train.max(), y_valid.max())) + 1
-    model = cnn(config.arch, c_in=x_train.shape[1], n_out=n_classes, act=config.act,
-                init=config.init)  # fmt: skip
+    model = cnn(
+        config.arch, c_in=x_train.shape[1], n_out=n_classes, act=config.act, init=config.init
+    )
     run_dir = new_run_dir(config.out)
     write_json(run_dir / "config.json", config.to_dict())
-    learn = Learner(model, dls, lr=config.lr, metrics=[accuracy],
-                    cbs=[CSVLogger(run_dir / "metrics.csv")])  # fmt: skip
+    learn = Learner(
+        model, dls, lr=config.lr, metrics=[accuracy], cbs=[CSVLogger(run_dir / "metrics.csv")]
+    )
     learn.fit(config.epochs)
     stats = learn.find_cb(AvgStats)
     assert stats is not None  # a default callback

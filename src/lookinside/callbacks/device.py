@@ -40,18 +40,19 @@ class DeviceCallback(Callback):
     """
 
     order = -10
+    name = "device_callback"  # `learn.device` would read as a torch.device
 
     def __init__(self, device: str | torch.device | None = None) -> None:
         self.device = torch.device(device) if device is not None else None
+        self.resolved = torch.device("cpu")  # where this fit runs, set by before_fit
 
     def before_fit(self, learn: Learner) -> None:
-        self.device = self.device or getattr(learn.dls, "device", None) or default_device()
-        learn.model.to(self.device)
+        self.resolved = self.device or getattr(learn.dls, "device", None) or default_device()
+        learn.model.to(self.resolved)
 
     def before_batch(self, learn: Learner) -> None:
-        assert self.device is not None
-        learn.xb = to_device(learn.xb, self.device)
-        learn.yb = to_device(learn.yb, self.device)
+        learn.xb = to_device(learn.xb, self.resolved)
+        learn.yb = to_device(learn.yb, self.resolved)
 
     def __repr__(self) -> str:
-        return f"DeviceCallback({self.device})"
+        return "DeviceCallback" if self.device is None else f"DeviceCallback({self.device})"

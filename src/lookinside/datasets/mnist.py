@@ -96,11 +96,15 @@ def read_mnist_arrays(directory: Path) -> dict[str, np.ndarray]:
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
         where = _file_in(directory, FILES[f"{split}_images"])
         if images.ndim != 3 or images.dtype != np.uint8:
-            raise LookinsideError(f"{where} holds {images.dtype} of shape {images.shape}, "
-                                  "not uint8 images of shape (N, rows, cols).")  # fmt: skip
+            raise LookinsideError(
+                f"{where} holds {images.dtype} of shape {images.shape}, "
+                "not uint8 images of shape (N, rows, cols)."
+            )
         if labels.shape != images.shape[:1]:
-            raise LookinsideError(f"{where} holds {len(images)} images but its labels file "
-                                  f"holds {labels.shape} labels.")  # fmt: skip
+            raise LookinsideError(
+                f"{where} holds {len(images)} images but its labels file "
+                f"holds {labels.shape} labels."
+            )
     return arrays
 
 

@@ -1,0 +1,147 @@
+"""The `lookinside` command: a real run compared with stored values, and bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lookinside.cli import main
+
+# `lookinside train --data <small MNIST> --epochs 2 --bs 32 --lr 0.4 --seed 0` on CPU,
+# recorded once with torch 2.13.0: the numbers a change to the loop must not move.
+STORED = [
+    {"epoch": 0, "train_loss": 2.2595880, "valid_loss": 2.1478157, "valid_accuracy": 0.109375},
+    {"epoch": 1, "train_loss": 1.9434932, "valid_loss": 1.9794924, "valid_accuracy": 0.328125},
+]
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, float]]:
+    with (run_dir / "metrics.csv").open() as f:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def test_train_reproduces_the_stored_run(
+    small_mnist: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    args = [
+        "train",
+        "--data",
+        str(small_mnist),
+        "--epochs",
+        "2",
+        "--bs",
+        "32",
+        "--lr",
+        "0.4",
+        "--seed",
+        "0",
+        "--out",
+        str(out),
+    ]
+    assert main(args) == 0
+    rows = read_metrics(out)
+    assert list(rows[0]) == ["epoch", "train_loss", "valid_loss", "valid_accuracy", "seconds"]
+    for row, stored in zip(rows, STORED, strict=True):
+        for key, value in stored.items():
+            assert row[key] == pytest.approx(value, rel=1e-4, abs=1e-6), key
+    config = json.loads((out / "config.json").read_text())
+    assert config["bs"] == 32 and config["arch"] == [8, 16, 32, 32] and config["seed"] == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].split()[:2] == ["epoch", "train_loss"]
+    assert printed[-2] == "valid accuracy 0.3281 after 2 epoch(s)"
+    assert printed[-1] == f"run directory: {out}"
+
+
+def test_default_run_directory_is_new_each_time(
+    small_mnist: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    args = ["train", "--data", str(small_mnist), "--arch", "4", "--bs", "128"]
+    assert main(args) == 0 and main(args) == 0
+    runs = sorted((tmp_path / "runs").iterdir())
+    assert len(runs) == 2 and all(r.name.startswith("train-") for r in runs)
+    assert all((r / "metrics.csv").exists() for r in runs)
+
+
+BAD = [
+    (["train", "--epochs", "x"], "argument --epochs: invalid int value: 'x'"),
+    (["train", "--arch", "8,,16"], "argument --arch: expected channel counts"),
+    (["train", "--act", "tanh"], "argument --act: invalid choice: 'tanh'"),
+    (["train", "--bs", "0"], "bs must be at least 1, not 0."),
+    (["train", "--lr", "-1"], "lr must be positive, not -1.0."),
+    (["train", "--data", "/no/such/dir"], "MNIST directory /no/such/dir does not exist."),
+    (
+        ["train", "--device", "cuda"],
+        "--device cuda was asked for, but this machine has no CUDA GPU.",
+    ),
+    (["train", "--nope"], "unrecognized arguments: --nope"),
+    (["fly"], "argument command: invalid choice: 'fly'"),
+    ([], "the following arguments are required: command"),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), BAD, ids=[" ".join(a) or "none" for a, _ in BAD])
+def test_bad_input_exits_2_with_one_sentence(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        sys.exit(main(argv))
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and "Traceback" not in err
+
+
+def test_an_existing_run_is_never_overwritten(
+    small_mnist: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.json").write_text("{}")
+    assert main(["train", "--data", str(small_mnist), "--out", str(out)]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert (out / "config.json").read_text() == "{}"
+
+
+def test_corrupt_data_directory_is_one_sentence(
+    tmp_path: Path, small_mnist: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for f in small_mnist.iterdir():
+        (bad / f.name).write_bytes(f.read_bytes())
+    (bad / "train-labels-idx1-ubyte.gz").write_bytes(b"\x1f\x8b garbage")
+    assert main(["train", "--data", str(bad), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "train-labels-idx1-ubyte.gz" in err and err.count("\n") == 1
+    assert not (tmp_path / "r").exists()  # nothing written half-way
+
+
+def test_the_installed_command_runs_as_a_module(small_mnist: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lookinside",
+            "train",
+            "--data",
+            str(small_mnist),
+            "--arch",
+            "4",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == f"run directory: {out}"
+    assert "it/s" not in proc.stdout  # no progress bar in a pipe

@@ -1,0 +1,29 @@
+"""TrainConfig: defaults, validation, unknown keys."""
+
+import pytest
+
+import lookinside as li
+
+
+def test_round_trip_through_a_dict() -> None:
+    config = li.TrainConfig(epochs=2, arch=[4, 8])  # type: ignore[arg-type]
+    assert config.arch == (4, 8)
+    assert li.TrainConfig.from_dict(config.to_dict()) == config
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"epochs": 0}, "epochs must be at least 1, not 0."),
+        ({"bs": -1}, "bs must be at least 1, not -1."),
+        ({"lr": 0.0}, "lr must be positive, not 0.0."),
+        ({"arch": (8, 0)}, "arch must list positive channel counts"),
+        ({"act": "tanh"}, "act must be one of relu, general, not 'tanh'."),
+        ({"device": "tpu"}, "device must be one of auto, cpu, cuda, mps, not 'tpu'."),
+        ({"epoch": 3}, "unknown option 'epoch'."),
+    ],
+)
+def test_bad_values_are_named(values: dict[str, object], message: str) -> None:
+    with pytest.raises(li.LookinsideError) as info:
+        li.TrainConfig.from_dict(values)
+    assert str(info.value).startswith(message)
