@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/lookinside train --epochs 1 --out runs/demo
+	$(VENV)/bin/lookinside train --epochs 1
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
