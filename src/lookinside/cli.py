@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from . import __version__
-from .config import DEVICES, TrainConfig
+from .config import DEVICES, NORM_NAMES, TrainConfig
 from .errors import LookinsideError
 from .models import INITS
 from .nn.layers import ACTIVATIONS
@@ -53,6 +53,7 @@ def _add_model_and_data_flags(p: argparse.ArgumentParser) -> None:
         "--arch", type=_arch, default=d.arch, help="channels per conv block, e.g. 8,16,32,32"
     )
     p.add_argument("--act", choices=list(ACTIVATIONS), default=d.act)
+    p.add_argument("--norm", choices=NORM_NAMES, default=d.norm, help="norm after each activation")
     p.add_argument("--init", choices=list(INITS), default=d.init)
     p.add_argument("--device", choices=DEVICES, default=d.device)
     p.add_argument("--seed", type=int, default=d.seed)

@@ -8,9 +8,11 @@ from typing import Any
 
 from .errors import LookinsideError
 from .models import INITS
+from .nn import NORMS
 from .nn.layers import ACTIVATIONS
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+NORM_NAMES = ("none", *NORMS)
 
 
 @dataclass
@@ -23,6 +25,7 @@ class TrainConfig:
     lr: float = 0.4
     arch: tuple[int, ...] = (8, 16, 32, 32)
     act: str = "relu"
+    norm: str = "none"
     init: str = "kaiming"
     device: str = "auto"
     seed: int = 0
@@ -44,6 +47,7 @@ class TrainConfig:
                 raise LookinsideError(message + ".")
         for name, value, allowed in [
             ("act", self.act, ACTIVATIONS),
+            ("norm", self.norm, NORM_NAMES),
             ("init", self.init, INITS),
             ("device", self.device, DEVICES),
         ]:

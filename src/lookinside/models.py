@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from torch import nn
 
-from .nn import Lambda, conv_layer, flatten, init_cnn
+from .nn import NORMS, Lambda, conv_layer, flatten, init_cnn
 
 INITS = ("kaiming", "kaiming_uniform", "default")
 
@@ -23,18 +23,21 @@ def cnn(
     adaptive average pooling, flatten, and a linear layer to `n_out`.
 
     For MNIST and the default `nfs` the spatial sizes go 28 -> 14 -> 7 -> 4 -> 2 -> 1.
+    `norm` (none, batch, layer, instance, group, running) adds that layer after each
+    activation; chapter 07 of the lesson used `nfs=(8, 16, 32, 64, 64)` with it.
     `init="kaiming"` (normal) or `"kaiming_uniform"` apply `init_cnn` with the activation's
     leak; `"default"` keeps PyTorch's initialisation.
     """
     if not nfs:
         raise ValueError("nfs needs at least one channel count.")
-    if norm not in (None, "none"):
-        raise ValueError(f"unknown norm {norm!r}; this version knows only 'none'.")
+    if norm not in (None, "none", *NORMS):
+        raise ValueError(f"unknown norm {norm!r}; choose one of none, {', '.join(NORMS)}.")
     if init not in INITS:
         raise ValueError(f"unknown init {init!r}; choose one of {', '.join(INITS)}.")
     chans = [c_in, *nfs]
     blocks = [
-        conv_layer(chans[i], chans[i + 1], ks=5 if i == 0 else 3, act=act) for i in range(len(nfs))
+        conv_layer(chans[i], chans[i + 1], ks=5 if i == 0 else 3, act=act, norm=norm)
+        for i in range(len(nfs))
     ]  # each: (N, c, H, W) -> (N, c', ceil(H/2), ceil(W/2))
     model = nn.Sequential(
         *blocks,

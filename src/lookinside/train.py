@@ -83,7 +83,12 @@ def train(config: TrainConfig) -> TrainResult:
     dls = DataLoaders.from_tensors(x_train, y_train, x_valid, y_valid, bs=config.bs, device=device)
     n_classes = int(max(y_train.max(), y_valid.max())) + 1
     model = cnn(
-        config.arch, c_in=x_train.shape[1], n_out=n_classes, act=config.act, init=config.init
+        config.arch,
+        c_in=x_train.shape[1],
+        n_out=n_classes,
+        act=config.act,
+        norm=config.norm,
+        init=config.init,
     )
     run_dir = new_run_dir(config.out)
     write_json(run_dir / "config.json", config.to_dict())

@@ -2,5 +2,21 @@
 
 from .init import init_cnn
 from .layers import GeneralRelu, Lambda, conv_layer, flatten, make_activation
+from .norms import NORMS, BatchNorm, GroupNorm, InstanceNorm, LayerNorm, make_norm
+from .running_batchnorm import RunningBatchNorm
 
-__all__ = ["GeneralRelu", "Lambda", "conv_layer", "flatten", "init_cnn", "make_activation"]
+__all__ = [
+    "NORMS",
+    "BatchNorm",
+    "GeneralRelu",
+    "GroupNorm",
+    "InstanceNorm",
+    "Lambda",
+    "LayerNorm",
+    "RunningBatchNorm",
+    "conv_layer",
+    "flatten",
+    "init_cnn",
+    "make_activation",
+    "make_norm",
+]

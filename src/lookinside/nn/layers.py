@@ -70,9 +70,21 @@ def make_activation(name: str) -> nn.Module:
     return ACTIVATIONS[name]()
 
 
-def conv_layer(ni: int, nf: int, ks: int = 3, stride: int = 2, act: str = "relu") -> nn.Sequential:
-    """Conv2d(ni -> nf, ks, stride, padding ks//2) then the activation: (N, ni, H, W) ->
-    (N, nf, ceil(H / stride), ceil(W / stride))."""
-    return nn.Sequential(
-        nn.Conv2d(ni, nf, ks, stride=stride, padding=ks // 2), make_activation(act)
-    )
+def conv_layer(
+    ni: int, nf: int, ks: int = 3, stride: int = 2, act: str = "relu", norm: str | None = None
+) -> nn.Sequential:
+    """Conv2d(ni -> nf, ks, stride, padding ks//2), the activation, then the norm if any:
+    (N, ni, H, W) -> (N, nf, ceil(H / stride), ceil(W / stride)).
+
+    As in the lesson's chapter 07 the norm follows the activation, and a conv followed by a
+    norm has no bias (the norm's shift replaces it).
+    """
+    from .norms import make_norm
+
+    has_norm = norm not in (None, "none")
+    layers = [nn.Conv2d(ni, nf, ks, stride=stride, padding=ks // 2, bias=not has_norm),
+              make_activation(act)]  # fmt: skip
+    if has_norm:
+        assert norm is not None
+        layers.append(make_norm(norm, nf))
+    return nn.Sequential(*layers)
