@@ -17,7 +17,8 @@ HEADER = """# Benchmark results
 
 Each section below is appended by a script of `benchmarks/` (`loop_overhead.py`, `loader.py`)
 when it runs without `--no-write`: the date (UTC), the exact command, the machine and the figures.
-Times are medians over alternating repeats, in seconds; nothing here is edited by hand.
+Times are in seconds: each variant's runs alternate with the other's, and the summaries are
+medians over those repeats.
 """
 
 

@@ -31,10 +31,11 @@ from _timing import Runs, add_common_args, run_alternating, seeded_cnn, setup, s
 from lookinside import DataLoaders
 
 LR = 0.4
-Batches = Iterable[tuple[Tensor, Tensor]]
+Batch = tuple[Tensor, Tensor]
+Batches = Iterable[Batch]
 
 
-def moved(loader: DataLoader, device: torch.device) -> Iterator[tuple[Tensor, Tensor]]:
+def moved(loader: DataLoader[tuple[Tensor, ...]], device: torch.device) -> Iterator[Batch]:
     """The torch loader's batches, each moved to `device` without blocking."""
     for xb, yb in loader:
         yield xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
@@ -56,7 +57,7 @@ def train_epoch(batches: Batches, device: torch.device) -> Tensor:
     loss = torch.zeros((), device=device)
     for xb, yb in batches:
         loss = F.cross_entropy(model(xb), yb)
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
         opt.step()
         opt.zero_grad(set_to_none=True)
     return loss.detach()

@@ -44,6 +44,7 @@ def learner_fit(dls: DataLoaders, epochs: int) -> list[list[float]]:
 
 def hand_fit(dls: DataLoaders, epochs: int, device: torch.device) -> list[list[float]]:
     """Fit with a plain PyTorch loop doing the Learner's work; return each epoch's `COLUMNS`."""
+    assert dls.valid is not None
     model = seeded_cnn().to(device)
     opt = torch.optim.SGD(model.parameters(), lr=LR)
     history = []
@@ -52,7 +53,7 @@ def hand_fit(dls: DataLoaders, epochs: int, device: torch.device) -> list[list[f
         train_loss, n_train = torch.zeros((), device=device), 0
         for xb, yb in dls.train:
             loss = F.cross_entropy(model(xb), yb)
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             opt.step()
             opt.zero_grad(set_to_none=True)
             train_loss.add_(loss.detach(), alpha=yb.shape[0])
