@@ -74,7 +74,7 @@ BAD = [
     (["train", "--arch", "8,,16"], "argument --arch: expected channel counts"),
     (["train", "--act", "tanh"], "argument --act: invalid choice: 'tanh'"),
     (["train", "--bs", "0"], "bs must be at least 1, not 0."),
-    (["train", "--lr", "-1"], "lr must be positive, not -1.0."),
+    (["train", "--lr", "-1"], "lr must be a positive number or 'auto', not -1.0."),
     (["train", "--data", "/no/such/dir"], "MNIST directory /no/such/dir does not exist."),
     (
         ["train", "--device", "cuda"],
@@ -90,11 +90,7 @@ BAD = [
 def test_bad_input_exits_2_with_one_sentence(
     argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with pytest.raises(SystemExit) as info:
-        sys.exit(main(argv))
-    assert info.value.code == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and message in err and "Traceback" not in err
+    assert_exit_2(argv, message, capsys)
 
 
 def test_an_existing_run_is_never_overwritten(
@@ -145,3 +141,34 @@ def test_the_installed_command_runs_as_a_module(small_mnist: Path, tmp_path: Pat
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[-1] == f"run directory: {out}"
     assert "it/s" not in proc.stdout  # no progress bar in a pipe
+
+
+def test_lr_find_writes_its_plot_and_train_lr_auto_uses_the_suggestion(
+    small_mnist: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = ["--data", str(small_mnist), "--bs", "16", "--norm", "batch"]
+    assert main(["lr-find", *data, "--out", str(tmp_path / "lf")]) == 0
+    printed = capsys.readouterr().out
+    found = json.loads((tmp_path / "lf" / "lr_find.json").read_text())
+    assert f"lr_find suggests lr {found['suggestion']:.3g}" in printed
+    assert (tmp_path / "lf" / "plots" / "lr_find.png").read_bytes()[:4] == b"\x89PNG"
+
+    out = tmp_path / "auto"
+    assert main(["train", *data, "--lr", "auto", "--sched", "one-cycle", "--out", str(out)]) == 0
+    found_again = json.loads((out / "lr_find.json").read_text())
+    assert found_again["suggestion"] == found["suggestion"]  # same seed, same sweep
+    assert json.loads((out / "config.json").read_text())["lr"] == "auto"
+    assert len(read_metrics(out)) == 1
+
+
+def test_lr_flag_rejects_words_other_than_auto(capsys: pytest.CaptureFixture[str]) -> None:
+    assert_exit_2(["train", "--lr", "fast"], "expected a number or 'auto', got 'fast'", capsys)
+    assert_exit_2(["train", "--sched", "cyclic"], "invalid choice: 'cyclic'", capsys)
+
+
+def assert_exit_2(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        sys.exit(main(argv))
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and "Traceback" not in err

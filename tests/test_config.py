@@ -5,6 +5,11 @@ import pytest
 import lookinside as li
 
 
+def test_lr_accepts_auto_and_integers() -> None:
+    assert li.TrainConfig(lr="auto").lr == "auto"
+    assert li.TrainConfig(lr=1).lr == 1.0 and isinstance(li.TrainConfig(lr=1).lr, float)
+
+
 def test_round_trip_through_a_dict() -> None:
     config = li.TrainConfig(epochs=2, arch=[4, 8])  # type: ignore[arg-type]
     assert config.arch == (4, 8)
@@ -16,7 +21,10 @@ def test_round_trip_through_a_dict() -> None:
     [
         ({"epochs": 0}, "epochs must be at least 1, not 0."),
         ({"bs": -1}, "bs must be at least 1, not -1."),
-        ({"lr": 0.0}, "lr must be positive, not 0.0."),
+        ({"lr": 0.0}, "lr must be a positive number or 'auto', not 0.0."),
+        ({"lr": "fast"}, "lr must be a positive number or 'auto', not 'fast'."),
+        ({"sched": "cyclic"}, "sched must be one of const, one-cycle, not 'cyclic'."),
+        ({"norm": "weight"}, "norm must be one of none, batch, layer, instance, group, running"),
         ({"arch": (8, 0)}, "arch must list positive channel counts"),
         ({"act": "tanh"}, "act must be one of relu, general, not 'tanh'."),
         ({"device": "tpu"}, "device must be one of auto, cpu, cuda, mps, not 'tpu'."),

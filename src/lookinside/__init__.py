@@ -7,6 +7,7 @@ from .callbacks import (
     CSVLogger,
     DeviceCallback,
     EpochStats,
+    ParamScheduler,
     ProgressBar,
     Recorder,
     TrainEval,
@@ -27,7 +28,9 @@ from .events import (
 )
 from .functional import accuracy
 from .learner import Learner
+from .lr_finder import LRFindResult
 from .models import cnn
+from .schedules import Schedule, combine_scheds, sched_cos, sched_exp, sched_lin, sched_no
 
 __version__ = "0.1.0"
 
@@ -45,19 +48,27 @@ __all__ = [
     "DeviceCallback",
     "EpochStats",
     "Event",
+    "LRFindResult",
     "LambdaCallback",
     "Learner",
     "LookinsideError",
+    "ParamScheduler",
     "ProgressBar",
     "Recorder",
+    "Schedule",
     "TensorLoader",
     "TrainConfig",
     "TrainEval",
     "__version__",
     "accuracy",
     "cnn",
+    "combine_scheds",
     "default_device",
     "download_mnist",
     "load_mnist",
+    "sched_cos",
+    "sched_exp",
+    "sched_lin",
+    "sched_no",
     "view_tfm",
 ]

@@ -41,11 +41,14 @@ class Callback:
     `order` sets the position among callbacks at the same event (lower runs first; ties keep
     the order in which callbacks were added). `name` is the attribute under which the learner
     exposes the callback; by default the class name in snake_case, without a `Callback`
-    suffix (`ActivationStats` -> `learn.activation_stats`).
+    suffix (`ActivationStats` -> `learn.activation_stats`). `during_lr_find = False` marks a
+    callback that records or schedules (and so must sit out the learning-rate finder's
+    sweep, which leaves no trace) rather than one that shapes each batch.
     """
 
     order: int = 0
     name: str | None = None
+    during_lr_find: bool = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

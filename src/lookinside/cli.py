@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from . import __version__
-from .config import DEVICES, NORM_NAMES, TrainConfig
+from .config import DEVICES, NORM_NAMES, SCHEDS, TrainConfig
 from .errors import LookinsideError
 from .models import INITS
 from .nn.layers import ACTIVATIONS
@@ -41,6 +41,15 @@ def _arch(text: str) -> tuple[int, ...]:
     return chans
 
 
+def _lr(text: str) -> float | str:
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {text!r}") from None
+
+
 def _add_model_and_data_flags(p: argparse.ArgumentParser) -> None:
     d = TrainConfig()
     p.add_argument(
@@ -48,7 +57,8 @@ def _add_model_and_data_flags(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--bs", type=int, default=d.bs, help="batch size")
-    p.add_argument("--lr", type=float, default=d.lr, help="learning rate")
+    p.add_argument("--lr", type=_lr, default=d.lr, help="learning rate, or 'auto' (lr_find)")
+    p.add_argument("--sched", choices=SCHEDS, default=d.sched, help="lr schedule")
     p.add_argument(
         "--arch", type=_arch, default=d.arch, help="channels per conv block, e.g. 8,16,32,32"
     )
@@ -68,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train the lesson's CNN and write a run directory")
     _add_model_and_data_flags(train)
     train.set_defaults(func=cmd_train)
+    lr_find = sub.add_parser("lr-find", help="sweep the learning rate and suggest one")
+    _add_model_and_data_flags(lr_find)
+    lr_find.set_defaults(func=cmd_lr_find)
     return parser
 
 
@@ -75,11 +88,25 @@ def cmd_train(args: argparse.Namespace) -> int:
     """`lookinside train`: run, print one row per epoch, then the accuracy and the run dir."""
     from .train import train
 
-    config = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
+    config = _config(args)
     result = train(config)
     print(f"valid accuracy {result.valid_accuracy:.4f} after {config.epochs} epoch(s)")
     print(f"run directory: {result.run_dir}")
     return 0
+
+
+def cmd_lr_find(args: argparse.Namespace) -> int:
+    """`lookinside lr-find`: print the suggestion, save the plot in a run directory."""
+    from .train import lr_find_run
+
+    run_dir, _ = lr_find_run(_config(args))
+    print(f"plot: {run_dir / 'plots' / 'lr_find.png'}")
+    print(f"run directory: {run_dir}")
+    return 0
+
+
+def _config(args: argparse.Namespace) -> TrainConfig:
+    return TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
 
 
 def main(argv: Sequence[str] | None = None) -> int:

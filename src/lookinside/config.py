@@ -13,6 +13,7 @@ from .nn.layers import ACTIVATIONS
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 NORM_NAMES = ("none", *NORMS)
+SCHEDS = ("const", "one-cycle")
 
 
 @dataclass
@@ -22,7 +23,8 @@ class TrainConfig:
     data: str = "mnist"
     epochs: int = 1
     bs: int = 64
-    lr: float = 0.4
+    lr: float | str = 0.4  # or "auto": run the learning-rate finder first and use its suggestion
+    sched: str = "const"
     arch: tuple[int, ...] = (8, 16, 32, 32)
     act: str = "relu"
     norm: str = "none"
@@ -33,10 +35,15 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         self.arch = tuple(self.arch)
+        if isinstance(self.lr, int) and not isinstance(self.lr, bool):
+            self.lr = float(self.lr)
         checks = [
             (self.epochs >= 1, f"epochs must be at least 1, not {self.epochs}"),
             (self.bs >= 1, f"bs must be at least 1, not {self.bs}"),
-            (self.lr > 0, f"lr must be positive, not {self.lr}"),
+            (
+                self.lr == "auto" or (isinstance(self.lr, float) and self.lr > 0),
+                f"lr must be a positive number or 'auto', not {self.lr!r}",
+            ),
             (
                 len(self.arch) > 0 and all(c >= 1 for c in self.arch),
                 f"arch must list positive channel counts, not {self.arch}",
@@ -48,6 +55,7 @@ class TrainConfig:
         for name, value, allowed in [
             ("act", self.act, ACTIVATIONS),
             ("norm", self.norm, NORM_NAMES),
+            ("sched", self.sched, SCHEDS),
             ("init", self.init, INITS),
             ("device", self.device, DEVICES),
         ]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -26,6 +26,9 @@ from .events import (
     CancelValidateException,
     Event,
 )
+
+if TYPE_CHECKING:
+    from .lr_finder import LRFindResult
 
 LossFunc = Callable[..., Tensor]
 OptFunc = Callable[..., torch.optim.Optimizer]
@@ -67,6 +70,7 @@ class Learner:
         self.metrics = list(metrics or [])
         self.opt: torch.optim.Optimizer | None = None
         self.cbs: list[Callback] = []
+        self._silent: set[int] = set()  # ids of callbacks attached but not called
         self._handlers: dict[Event, list[Handler]] = {e: [] for e in Event}
         self._handler_owners: dict[Event, list[str]] = {e: [] for e in Event}
         # Loop state, read and written by callbacks.
@@ -140,8 +144,20 @@ class Learner:
             name = f"{base}_{n}"
         setattr(self, name, cb)
 
+    @contextmanager
+    def sidelined_cbs(self, cbs: Iterable[Callback]) -> Iterator[None]:
+        """Keep `cbs` attached but silent for the duration of a `with` block."""
+        self._silent = set(map(id, cbs))
+        self._rebuild_handlers()
+        try:
+            yield
+        finally:
+            self._silent = set()
+            self._rebuild_handlers()
+
     def _rebuild_handlers(self) -> None:
-        ordered = sorted(enumerate(self.cbs), key=lambda ic: (ic[1].order, ic[0]))
+        active = [cb for cb in self.cbs if id(cb) not in self._silent]
+        ordered = sorted(enumerate(active), key=lambda ic: (ic[1].order, ic[0]))
         self._handlers = {e: [] for e in Event}
         self._handler_owners = {e: [] for e in Event}
         for _, cb in ordered:
@@ -210,6 +226,48 @@ class Learner:
                 self._fire(Event.after_cancel_fit)
             finally:
                 self._fire(Event.after_fit)
+
+    def fit_one_cycle(
+        self,
+        n_epochs: int,
+        lr_max: float | None = None,
+        div: float = 25.0,
+        div_final: float = 1e4,
+        pct_start: float = 0.25,
+        moms: tuple[float, float] | None = (0.95, 0.85),
+        cbs: Iterable[CallbackLike] | None = None,
+    ) -> None:
+        """Train with one-cycle: lr warms up from lr_max/div to `lr_max` over `pct_start` of
+        the steps, then anneals to lr_max/div_final (cosine both ways); momentum moves the
+        other way between `moms` when the optimizer uses momentum (SGD with momentum, Adam's
+        first beta). Plain SGD keeps its momentum of 0: adding some would multiply the
+        effective step."""
+        from .callbacks.param_scheduler import ParamScheduler
+        from .schedules import one_cycle, one_cycle_mom
+
+        if self.opt is None:
+            self.create_opt()
+        assert self.opt is not None
+        scheds = [ParamScheduler("lr", one_cycle(lr_max or self.lr, div, div_final, pct_start))]
+        group = self.opt.param_groups[0]
+        if moms is not None and (group.get("momentum", 0) > 0 or "betas" in group):
+            scheds.append(ParamScheduler("momentum", one_cycle_mom(*moms, pct_start)))
+        self.fit(n_epochs, cbs=[*scheds, *(cbs or [])])
+
+    def lr_find(
+        self,
+        start_lr: float = 1e-7,
+        end_lr: float = 10.0,
+        num_it: int = 100,
+        stop_factor: float = 4.0,
+    ) -> LRFindResult:
+        """Sweep the lr exponentially and suggest one; the learner is left exactly as it was.
+
+        See `lookinside.lr_finder` for the stop rule and the suggestion's rule.
+        """
+        from .lr_finder import lr_find
+
+        return lr_find(self, start_lr, end_lr, num_it, stop_factor)
 
     def _epoch(self) -> None:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from matplotlib.figure import Figure
@@ -18,3 +19,14 @@ def new_axes(ax: Axes | None = None, figsize: tuple[float, float] = (6, 4)) -> t
         return fig, ax
     fig = Figure(figsize=figsize, layout="constrained")
     return fig, fig.add_subplot()
+
+
+def save_figure(fig: Figure, path: Path, dpi: int = 100) -> None:
+    """Save `fig` as PNG at `path`, atomically (the directory is created)."""
+    import io
+
+    from .files import atomic_write_bytes
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    atomic_write_bytes(path, buf.getvalue())

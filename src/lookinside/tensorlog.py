@@ -8,31 +8,35 @@ from torch import Tensor
 
 
 class DeviceLog:
-    """A growing log of 0-d tensors kept where they were made, in preallocated chunks.
+    """A growing log of 0-d tensors kept where they were made.
 
-    `append` is one device copy (no host-device synchronisation); `numpy()` moves everything
-    to the host in one transfer per chunk. Memory is 4 bytes a step on the device.
+    `append` only keeps a reference (no kernel, no host-device synchronisation); every
+    `chunk` values are stacked into one float32 tensor on the device (one kernel), so at most
+    `chunk` small tensors stay alive. `numpy()` moves everything to the host at once.
     """
 
-    def __init__(self, chunk: int = 1024) -> None:
+    def __init__(self, chunk: int = 256) -> None:
         self.chunk = chunk
-        self._chunks: list[Tensor] = []
-        self._n = 0  # values in the last chunk
+        self._stacked: list[Tensor] = []
+        self._pending: list[Tensor] = []
 
     def __len__(self) -> int:
-        return max(len(self._chunks) - 1, 0) * self.chunk + self._n
+        return sum(len(s) for s in self._stacked) + len(self._pending)
 
     def append(self, value: Tensor) -> None:
-        """Record a 0-d tensor (detached, stored as float32)."""
-        if not self._chunks or self._n == self.chunk:
-            self._chunks.append(torch.empty(self.chunk, device=value.device))
-            self._n = 0
-        self._chunks[-1][self._n] = value.detach()
-        self._n += 1
+        """Record a 0-d tensor (detached; stored as float32)."""
+        self._pending.append(value.detach())
+        if len(self._pending) == self.chunk:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            self._stacked.append(torch.stack(self._pending).float())
+            self._pending = []
 
     def numpy(self) -> np.ndarray:
         """All values so far, as a float32 array on the host."""
-        if not self._chunks:
+        self._flush()
+        if not self._stacked:
             return np.zeros(0, dtype=np.float32)
-        parts = [*self._chunks[:-1], self._chunks[-1][: self._n]]
-        return torch.cat([p.cpu() for p in parts]).numpy()
+        return torch.cat(self._stacked).cpu().numpy()

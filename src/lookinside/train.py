@@ -22,7 +22,9 @@ from .errors import LookinsideError
 from .files import write_json
 from .functional import accuracy
 from .learner import Learner
+from .lr_finder import LRFindResult
 from .models import cnn
+from .plots import save_figure
 
 
 @dataclass
@@ -75,27 +77,55 @@ def new_run_dir(out: str | None, prefix: str = "train") -> Path:
     return path
 
 
-def train(config: TrainConfig) -> TrainResult:
-    """Run `config` and return its result; the run directory is written as training goes."""
+def build_learner(config: TrainConfig) -> Learner:
+    """Seed, load the data onto the device, and build the CNN and its learner for `config`."""
     seed_everything(config.seed)
     device = resolve_device(config.device)
     x_train, y_train, x_valid, y_valid = load_mnist(None if config.data == "mnist" else config.data)
     dls = DataLoaders.from_tensors(x_train, y_train, x_valid, y_valid, bs=config.bs, device=device)
     n_classes = int(max(y_train.max(), y_valid.max())) + 1
-    model = cnn(
-        config.arch,
-        c_in=x_train.shape[1],
-        n_out=n_classes,
-        act=config.act,
-        norm=config.norm,
-        init=config.init,
-    )
+    model = cnn(config.arch, c_in=x_train.shape[1], n_out=n_classes, act=config.act,
+                norm=config.norm, init=config.init)  # fmt: skip
+    lr = config.lr if isinstance(config.lr, float) else 0.1
+    return Learner(model, dls, lr=lr, metrics=[accuracy])
+
+
+def find_lr(learn: Learner, run_dir: Path) -> LRFindResult:
+    """Run the learning-rate finder; write `lr_find.json` and `plots/lr_find.png`."""
+    result = learn.lr_find()
+    write_json(run_dir / "lr_find.json", {
+        "suggestion": result.suggestion, "rule": result.rule, "stop_reason": result.stop_reason,
+        "lrs": result.lrs.tolist(), "losses": result.losses.tolist(),
+    })  # fmt: skip
+    save_figure(result.plot(), run_dir / "plots" / "lr_find.png")
+    if result.suggestion is None:
+        raise LookinsideError(f"the learning-rate finder found no lr to suggest ({result.rule}).")
+    print(f"lr_find suggests lr {result.suggestion:.3g} ({result.rule})")
+    return result
+
+
+def train(config: TrainConfig) -> TrainResult:
+    """Run `config` and return its result; the run directory is written as training goes."""
+    learn = build_learner(config)
     run_dir = new_run_dir(config.out)
     write_json(run_dir / "config.json", config.to_dict())
-    learn = Learner(
-        model, dls, lr=config.lr, metrics=[accuracy], cbs=[CSVLogger(run_dir / "metrics.csv")]
-    )
-    learn.fit(config.epochs)
+    if config.lr == "auto":
+        suggestion = find_lr(learn, run_dir).suggestion
+        assert suggestion is not None
+        learn.lr = suggestion
+    learn.add_cbs([CSVLogger(run_dir / "metrics.csv")])
+    if config.sched == "one-cycle":
+        learn.fit_one_cycle(config.epochs, lr_max=learn.lr)
+    else:
+        learn.fit(config.epochs)
     stats = learn.find_cb(AvgStats)
     assert stats is not None  # a default callback
     return TrainResult(run_dir, learn, stats.history)
+
+
+def lr_find_run(config: TrainConfig) -> tuple[Path, LRFindResult]:
+    """`lookinside lr-find`: the finder alone, in a run directory of its own."""
+    learn = build_learner(config)
+    run_dir = new_run_dir(config.out, prefix="lr-find")
+    write_json(run_dir / "config.json", config.to_dict())
+    return run_dir, find_lr(learn, run_dir)

@@ -7,6 +7,7 @@ from .avg_stats import AvgStats, EpochStats
 from .batch_transform import BatchTransform, view_tfm
 from .csv_logger import CSVLogger
 from .device import DeviceCallback, default_device, to_device
+from .param_scheduler import ParamScheduler
 from .progress import ProgressBar
 from .recorder import Recorder
 from .train_eval import TrainEval
@@ -23,6 +24,7 @@ __all__ = [
     "CSVLogger",
     "DeviceCallback",
     "EpochStats",
+    "ParamScheduler",
     "ProgressBar",
     "Recorder",
     "TrainEval",

@@ -57,10 +57,14 @@ class _PhaseSums:
 
     def add(self, values: list[Any], n: int) -> None:
         device = values[0].device
-        batch = torch.stack([_as_float_tensor(v, device) for v in values])
+        if len(values) == 1:  # the loss alone: one kernel a batch
+            batch = values[0].detach().float().view(1)
+        else:
+            batch = torch.stack([_as_float_tensor(v, device) for v in values])
         if self.sums is None:
-            self.sums = torch.zeros_like(batch)
-        self.sums.add_(batch, alpha=n)
+            self.sums = batch * n
+        else:
+            self.sums.add_(batch, alpha=n)
         self.count += n
 
     def means(self, k: int) -> Tensor:
@@ -78,6 +82,7 @@ class AvgStats(Callback):
     """
 
     order = 40
+    during_lr_find = False
 
     def __init__(self, train_metrics: bool = False) -> None:
         self.train_metrics = train_metrics

@@ -23,6 +23,7 @@ class CSVLogger(Callback):
     """
 
     order = 70
+    during_lr_find = False
 
     def __init__(self, path: str | os.PathLike[str] = "metrics.csv") -> None:
         self.path = Path(path)

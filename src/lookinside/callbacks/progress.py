@@ -34,6 +34,7 @@ class ProgressBar(Callback):
     """
 
     order = 60
+    during_lr_find = False
 
     def __init__(self, bar: bool | None = None, rows: bool = True, file: TextIO | None = None):
         self.bar, self.rows, self.file = bar, rows, file

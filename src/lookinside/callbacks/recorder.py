@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -16,27 +16,39 @@ if TYPE_CHECKING:
     from ..learner import Learner
 
 
-class Recorder(Callback):
-    """Records each training step's loss (on the device, read when asked) and lrs (per group).
+def group_hypers(group: dict[str, Any]) -> dict[str, float]:
+    """The scalar hyper-parameters of a parameter group; Adam's betas as `momentum`, `sqr_mom`."""
+    out = {k: float(v) for k, v in group.items()
+           if isinstance(v, (int, float)) and not isinstance(v, bool)}  # fmt: skip
+    if "betas" in group:
+        out["momentum"], out["sqr_mom"] = (float(b) for b in group["betas"])
+    return out
 
-    `losses` is a float32 array of shape (steps,); `lrs` has shape (steps, groups).
+
+class Recorder(Callback):
+    """Records each training step's loss (on the device, read when asked) and every
+    hyper-parameter of every parameter group (lr, momentum, weight decay, ...).
+
+    `losses` is a float32 array of shape (steps,); `lrs` and `hyper(name)` have shape
+    (steps, groups).
     """
 
     order = 50
+    during_lr_find = False
 
     def __init__(self) -> None:
         self._losses = DeviceLog()
-        self._lrs: list[list[float]] = []
+        self._hypers: list[list[dict[str, float]]] = []  # per step, per group
 
     def before_fit(self, learn: Learner) -> None:
         self._losses = DeviceLog()
-        self._lrs = []
+        self._hypers = []
 
     def after_batch(self, learn: Learner) -> None:
         if not learn.training or learn.loss is None or learn.opt is None:
             return
         self._losses.append(learn.loss)
-        self._lrs.append([float(g["lr"]) for g in learn.opt.param_groups])
+        self._hypers.append([group_hypers(g) for g in learn.opt.param_groups])
 
     @property
     def losses(self) -> np.ndarray:
@@ -46,7 +58,17 @@ class Recorder(Callback):
     @property
     def lrs(self) -> np.ndarray:
         """Learning rate per step and parameter group, shape (steps, groups)."""
-        return np.asarray(self._lrs, dtype=np.float64).reshape(len(self._lrs), -1)
+        return self.hyper("lr")
+
+    def hyper(self, name: str) -> np.ndarray:
+        """Any recorded hyper-parameter per step and parameter group, shape (steps, groups)."""
+        values = [[g.get(name, np.nan) for g in step] for step in self._hypers]
+        return np.asarray(values, dtype=np.float64).reshape(len(values), -1)
+
+    def scheduled(self) -> list[str]:
+        """The hyper-parameters whose value changed during the fit."""
+        names = dict.fromkeys(k for step in self._hypers for g in step for k in g)
+        return [n for n in names if np.ptp(np.nan_to_num(self.hyper(n)), axis=0).max(initial=0) > 0]
 
     def plot_loss(self, ax: Axes | None = None, skip_start: int = 0) -> Figure:
         """The training loss per step."""
@@ -60,13 +82,26 @@ class Recorder(Callback):
 
     def plot_lr(self, ax: Axes | None = None) -> Figure:
         """The learning rate per step, one line per parameter group."""
+        return self._plot_hyper("lr", ax)
+
+    def plot_sched(self, names: list[str] | None = None) -> Figure:
+        """One panel per scheduled hyper-parameter (default: every one that changed)."""
+        from matplotlib.figure import Figure
+
+        names = names or self.scheduled() or ["lr"]
+        fig = Figure(figsize=(4 * len(names), 3.2), layout="constrained")
+        for ax, name in zip(fig.subplots(1, len(names), squeeze=False)[0], names, strict=True):
+            self._plot_hyper(name, ax)
+        return fig
+
+    def _plot_hyper(self, name: str, ax: Axes | None) -> Figure:
         from ..plots import new_axes
 
         fig, ax = new_axes(ax)
-        lrs = self.lrs
-        for group in range(lrs.shape[1]):
-            ax.plot(lrs[:, group], label=f"group {group}")
-        if lrs.shape[1] > 1:
+        values = self.hyper(name)
+        for group in range(values.shape[1]):
+            ax.plot(values[:, group], label=f"group {group}")
+        if values.shape[1] > 1:
             ax.legend()
-        ax.set(xlabel="step", ylabel="learning rate")
+        ax.set(xlabel="step", ylabel="learning rate" if name == "lr" else name)
         return fig

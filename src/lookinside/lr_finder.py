@@ -1,0 +1,189 @@
+"""The learning-rate finder: an exponential sweep of the lr that leaves no trace behind.
+
+`learn.lr_find()` trains on a copy of the situation: weights, optimizer state, every random
+generator and the loop's counters are captured first and put back afterwards, and the
+callbacks that record or schedule sit the sweep out, so a fit after it runs exactly as it would
+have without it.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .callback import Callback
+from .errors import LookinsideError
+from .events import CancelFitException, CancelValidateException
+from .rng import RngState
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from .learner import Learner
+
+SUGGESTION_RULE = "steepest descent of the smoothed loss before its minimum"
+
+
+def suggest_lr(lrs: np.ndarray, losses: np.ndarray) -> tuple[float | None, str]:
+    """The suggested lr and the rule that chose it.
+
+    Rule: on the smoothed loss, up to its minimum, the lr where the loss falls fastest per
+    unit of log lr (the most negative d loss / d log lr): training there makes the quickest
+    progress while still well short of divergence. Non-finite losses end the curve. With fewer
+    than 3 points before the minimum, or no descent at all, it falls back to the lr at the
+    minimum divided by 10. Losses may be negative: only differences matter.
+    """
+    finite = np.isfinite(losses) & np.isfinite(lrs) & (lrs > 0)
+    n = int(np.argmin(finite)) if not finite.all() else len(losses)  # the finite prefix
+    if n < 2:
+        return None, "too few finite losses to suggest an lr"
+    lrs, losses = lrs[:n], losses[:n]
+    i_min = int(np.argmin(losses))
+    fallback = float(lrs[i_min] / 10), "lr at the minimum of the smoothed loss / 10"
+    if i_min < 2:
+        return fallback
+    slopes = np.gradient(losses[: i_min + 1], np.log(lrs[: i_min + 1]))
+    i = int(np.argmin(slopes))
+    if slopes[i] >= 0:
+        return fallback
+    return float(lrs[i]), SUGGESTION_RULE
+
+
+@dataclass
+class LRFindResult:
+    """The sweep: lr per step, raw and smoothed (debiased) loss, the suggestion and its rule."""
+
+    lrs: np.ndarray
+    losses: np.ndarray
+    raw_losses: np.ndarray
+    stop_reason: str
+    suggestion: float | None = field(init=False)
+    rule: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.suggestion, self.rule = suggest_lr(self.lrs, self.losses)
+
+    def plot(self, ax: Axes | None = None) -> Figure:
+        """Smoothed loss against lr (log scale), the suggestion marked."""
+        from .plots import new_axes
+
+        fig, ax = new_axes(ax)
+        ax.plot(self.lrs, self.losses, lw=1.5)
+        ax.set(xscale="log", xlabel="learning rate", ylabel="smoothed training loss")
+        if self.suggestion is not None:
+            i = int(np.argmin(np.abs(self.lrs - self.suggestion)))
+            ax.plot([self.lrs[i]], [self.losses[i]], "o", color="C3",
+                    label=f"suggestion {self.suggestion:.2g}")  # fmt: skip
+            ax.legend()
+        return fig
+
+    def _repr_html_(self) -> str:
+        return f"<p>lr_find: suggestion <b>{self.suggestion:.3g}</b> ({self.rule})</p>"
+
+
+class LRFinder(Callback):
+    """Sets lr_i = start·(end/start)^(i/(num_it-1)) in every group before batch i, and stops
+    the fit when the smoothed loss exceeds `stop_factor` × its best (shifted for negative
+    losses), turns non-finite, or after `num_it` batches. Validation is skipped.
+
+    It reads the loss on the host every batch: the finder asks for it, so the sync is wanted.
+    """
+
+    order = -14  # after TrainEval has counted the batch
+
+    def __init__(
+        self, start_lr: float, end_lr: float, num_it: int, stop_factor: float, beta: float
+    ) -> None:
+        self.start_lr, self.end_lr, self.num_it = start_lr, end_lr, num_it
+        self.stop_factor, self.beta = stop_factor, beta
+
+    def before_fit(self, learn: Learner) -> None:
+        self.lrs: list[float] = []
+        self.raw: list[float] = []
+        self.smooth: list[float] = []
+        self.best, self.avg, self.stop_reason = math.inf, 0.0, "num_it reached"
+
+    def before_batch(self, learn: Learner) -> None:
+        if not learn.training:
+            return
+        pos = learn.train_iter / max(self.num_it - 1, 1)
+        self.lr = self.start_lr * (self.end_lr / self.start_lr) ** pos
+        learn.set_hyper("lr", self.lr)
+
+    def after_batch(self, learn: Learner) -> None:
+        if not learn.training or learn.loss is None:
+            return
+        value = float(learn.loss.detach())
+        self.lrs.append(self.lr)
+        self.raw.append(value)
+        if not math.isfinite(value):
+            self.smooth.append(value)
+            self.stop_reason = "the loss became non-finite"
+            raise CancelFitException
+        self.avg = self.beta * self.avg + (1 - self.beta) * value
+        smooth = self.avg / (1 - self.beta ** len(self.raw))
+        self.smooth.append(smooth)
+        self.best = min(self.best, smooth)
+        if smooth > self.best + (self.stop_factor - 1) * abs(self.best):
+            self.stop_reason = f"the loss passed {self.stop_factor:g}x its best"
+            raise CancelFitException
+        if len(self.raw) >= self.num_it:
+            raise CancelFitException
+
+    def before_validate(self, learn: Learner) -> None:
+        raise CancelValidateException
+
+    def result(self) -> LRFindResult:
+        """The recorded sweep, with its suggestion."""
+        as_array = np.asarray
+        return LRFindResult(as_array(self.lrs), as_array(self.smooth), as_array(self.raw),
+                            self.stop_reason)  # fmt: skip
+
+
+_LOOP_STATE = ("n_epochs", "epoch", "iter", "n_iter", "training", "train_iter", "pct_train",
+               "xb", "yb", "pred", "loss")  # fmt: skip
+
+
+def lr_find(
+    learn: Learner,
+    start_lr: float = 1e-7,
+    end_lr: float = 10.0,
+    num_it: int = 100,
+    stop_factor: float = 4.0,
+    beta: float = 0.98,
+) -> LRFindResult:
+    """Sweep the lr exponentially from `start_lr` to `end_lr` over at most `num_it` batches,
+    then put the learner back exactly as it was and return the sweep (see `LRFinder`)."""
+    if not 0 < start_lr < end_lr:
+        raise LookinsideError(f"lr_find needs 0 < start_lr < end_lr, got {start_lr} and {end_lr}.")
+    if num_it < 2:
+        raise LookinsideError(f"lr_find needs num_it of at least 2, got {num_it}.")
+    model_state = {k: v.detach().clone() for k, v in learn.model.state_dict().items()}
+    was_training = learn.model.training
+    opt, opt_state = learn.opt, copy.deepcopy(learn.opt.state_dict()) if learn.opt else None
+    loop: dict[str, Any] = {k: getattr(learn, k) for k in _LOOP_STATE}
+    rng = RngState.capture()
+    generator = getattr(learn.dls.train, "generator", None)
+    generator_state = generator.get_state() if generator is not None else None
+    finder = LRFinder(start_lr, end_lr, num_it, stop_factor, beta)
+    try:
+        n_batches = len(learn.dls.train) if hasattr(learn.dls.train, "__len__") else num_it
+        with learn.sidelined_cbs([cb for cb in learn.cbs if not cb.during_lr_find]):
+            learn.fit(math.ceil(num_it / max(n_batches, 1)), cbs=[finder])
+    finally:
+        learn.model.load_state_dict(model_state)
+        learn.model.train(was_training)
+        if opt is not None and opt_state is not None:
+            opt.load_state_dict(opt_state)
+        learn.opt = opt
+        for k, v in loop.items():
+            setattr(learn, k, v)
+        rng.restore()
+        if generator is not None:
+            generator.set_state(generator_state)
+    return finder.result()
