@@ -65,3 +65,10 @@ def write_small_mnist(
 def small_mnist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A session-wide small MNIST directory (256 training and 64 test images)."""
     return write_small_mnist(tmp_path_factory.mktemp("mnist"))
+
+
+@pytest.fixture(scope="session")
+def mnist_subset() -> li.DataLoaders:
+    """6,000 real training images and 1,000 test images, batches of 64 (94 steps an epoch)."""
+    x, y, xv, yv = li.load_mnist()
+    return li.DataLoaders.from_tensors(x[:6000], y[:6000], xv[:1000], yv[:1000], bs=64)

@@ -2,6 +2,7 @@
 
 from .callback import Callback, LambdaCallback
 from .callbacks import (
+    ActivationStats,
     AvgStats,
     BatchTransform,
     CSVLogger,
@@ -17,6 +18,7 @@ from .callbacks import (
 from .config import TrainConfig
 from .data import DataLoaders, TensorLoader
 from .datasets import download_mnist, load_mnist
+from .diagnosis import Finding, diagnose
 from .errors import LookinsideError
 from .events import (
     CancelBatchException,
@@ -27,14 +29,18 @@ from .events import (
     Event,
 )
 from .functional import accuracy
+from .hooks import Hook, Hooks
 from .learner import Learner
 from .lr_finder import LRFindResult
 from .models import cnn
 from .schedules import Schedule, combine_scheds, sched_cos, sched_exp, sched_lin, sched_no
+from .telemetry import LayerStats, Telemetry
+from .watcher import Watcher, watch
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ActivationStats",
     "AvgStats",
     "BatchTransform",
     "CSVLogger",
@@ -48,22 +54,29 @@ __all__ = [
     "DeviceCallback",
     "EpochStats",
     "Event",
+    "Finding",
+    "Hook",
+    "Hooks",
     "LRFindResult",
     "LambdaCallback",
+    "LayerStats",
     "Learner",
     "LookinsideError",
     "ParamScheduler",
     "ProgressBar",
     "Recorder",
     "Schedule",
+    "Telemetry",
     "TensorLoader",
     "TrainConfig",
     "TrainEval",
+    "Watcher",
     "__version__",
     "accuracy",
     "cnn",
     "combine_scheds",
     "default_device",
+    "diagnose",
     "download_mnist",
     "load_mnist",
     "sched_cos",
@@ -71,4 +84,5 @@ __all__ = [
     "sched_lin",
     "sched_no",
     "view_tfm",
+    "watch",
 ]

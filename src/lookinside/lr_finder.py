@@ -77,8 +77,13 @@ class LRFindResult:
         ax.set(xscale="log", xlabel="learning rate", ylabel="smoothed training loss")
         if self.suggestion is not None:
             i = int(np.argmin(np.abs(self.lrs - self.suggestion)))
-            ax.plot([self.lrs[i]], [self.losses[i]], "o", color="C3",
-                    label=f"suggestion {self.suggestion:.2g}")  # fmt: skip
+            ax.plot(
+                [self.lrs[i]],
+                [self.losses[i]],
+                "o",
+                color="C3",
+                label=f"suggestion {self.suggestion:.2g}",
+            )
             ax.legend()
         return fig
 
@@ -141,12 +146,24 @@ class LRFinder(Callback):
     def result(self) -> LRFindResult:
         """The recorded sweep, with its suggestion."""
         as_array = np.asarray
-        return LRFindResult(as_array(self.lrs), as_array(self.smooth), as_array(self.raw),
-                            self.stop_reason)  # fmt: skip
+        return LRFindResult(
+            as_array(self.lrs), as_array(self.smooth), as_array(self.raw), self.stop_reason
+        )
 
 
-_LOOP_STATE = ("n_epochs", "epoch", "iter", "n_iter", "training", "train_iter", "pct_train",
-               "xb", "yb", "pred", "loss")  # fmt: skip
+_LOOP_STATE = (
+    "n_epochs",
+    "epoch",
+    "iter",
+    "n_iter",
+    "training",
+    "train_iter",
+    "pct_train",
+    "xb",
+    "yb",
+    "pred",
+    "loss",
+)
 
 
 def lr_find(

@@ -84,8 +84,14 @@ def build_learner(config: TrainConfig) -> Learner:
     x_train, y_train, x_valid, y_valid = load_mnist(None if config.data == "mnist" else config.data)
     dls = DataLoaders.from_tensors(x_train, y_train, x_valid, y_valid, bs=config.bs, device=device)
     n_classes = int(max(y_train.max(), y_valid.max())) + 1
-    model = cnn(config.arch, c_in=x_train.shape[1], n_out=n_classes, act=config.act,
-                norm=config.norm, init=config.init)  # fmt: skip
+    model = cnn(
+        config.arch,
+        c_in=x_train.shape[1],
+        n_out=n_classes,
+        act=config.act,
+        norm=config.norm,
+        init=config.init,
+    )
     lr = config.lr if isinstance(config.lr, float) else 0.1
     return Learner(model, dls, lr=lr, metrics=[accuracy])
 
@@ -93,10 +99,16 @@ def build_learner(config: TrainConfig) -> Learner:
 def find_lr(learn: Learner, run_dir: Path) -> LRFindResult:
     """Run the learning-rate finder; write `lr_find.json` and `plots/lr_find.png`."""
     result = learn.lr_find()
-    write_json(run_dir / "lr_find.json", {
-        "suggestion": result.suggestion, "rule": result.rule, "stop_reason": result.stop_reason,
-        "lrs": result.lrs.tolist(), "losses": result.losses.tolist(),
-    })  # fmt: skip
+    write_json(
+        run_dir / "lr_find.json",
+        {
+            "suggestion": result.suggestion,
+            "rule": result.rule,
+            "stop_reason": result.stop_reason,
+            "lrs": result.lrs.tolist(),
+            "losses": result.losses.tolist(),
+        },
+    )
     save_figure(result.plot(), run_dir / "plots" / "lr_find.png")
     if result.suggestion is None:
         raise LookinsideError(f"the learning-rate finder found no lr to suggest ({result.rule}).")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..callback import Callback
+from .activation_stats import ActivationStats
 from .avg_stats import AvgStats, EpochStats
 from .batch_transform import BatchTransform, view_tfm
 from .csv_logger import CSVLogger
@@ -19,6 +20,7 @@ def default_callbacks() -> list[Callback]:
 
 
 __all__ = [
+    "ActivationStats",
     "AvgStats",
     "BatchTransform",
     "CSVLogger",

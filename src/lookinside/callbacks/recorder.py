@@ -18,8 +18,11 @@ if TYPE_CHECKING:
 
 def group_hypers(group: dict[str, Any]) -> dict[str, float]:
     """The scalar hyper-parameters of a parameter group; Adam's betas as `momentum`, `sqr_mom`."""
-    out = {k: float(v) for k, v in group.items()
-           if isinstance(v, (int, float)) and not isinstance(v, bool)}  # fmt: skip
+    out = {
+        k: float(v)
+        for k, v in group.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
     if "betas" in group:
         out["momentum"], out["sqr_mom"] = (float(b) for b in group["betas"])
     return out

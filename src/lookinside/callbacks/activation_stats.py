@@ -1,0 +1,82 @@
+"""`ActivationStats`: the `watch` telemetry for a `Learner`'s fits, plus its plots and diagnosis."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from torch import nn
+
+from ..callback import Callback
+from ..telemetry import Telemetry
+from ..watcher import Watcher
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from ..diagnosis import Finding
+    from ..learner import Learner
+
+
+class ActivationStats(Callback):
+    """Records per-layer activation statistics at every training step of each fit.
+
+    Takes the options of `Watcher` (modules, every, grads, params, hist_sample, max_steps).
+    After the fit, `telemetry` holds the record, `diagnose()` reads it, and the `plot_*`
+    methods draw it. Costs no host-device synchronisation in the batch loop.
+    """
+
+    order = 30
+    during_lr_find = False
+
+    def __init__(
+        self,
+        modules: Sequence[nn.Module | tuple[str, nn.Module]] | None = None,
+        **watch_options: Any,
+    ) -> None:
+        self.modules, self.options = modules, watch_options
+        self._watcher: Watcher | None = None
+        self._telemetry: Telemetry | None = None
+
+    def before_fit(self, learn: Learner) -> None:
+        self._telemetry = None
+        self._watcher = Watcher(learn.model, self.modules, **self.options)
+
+    def after_fit(self, learn: Learner) -> None:
+        if self._watcher is not None:
+            self._telemetry = self._watcher.telemetry
+            self._watcher.remove()
+            self._watcher = None
+
+    @property
+    def telemetry(self) -> Telemetry:
+        """The last fit's record (during a fit: everything so far)."""
+        if self._watcher is not None:
+            return self._watcher.telemetry
+        if self._telemetry is None:
+            raise RuntimeError("ActivationStats has recorded nothing yet: call fit first.")
+        return self._telemetry
+
+    def diagnose(self) -> list[Finding]:
+        """The diagnosis of the recorded telemetry (see `lookinside.diagnosis`)."""
+        from ..diagnosis import diagnose
+
+        return diagnose(self.telemetry)
+
+    def plot_means_stds(self, first: int | None = None) -> Figure:
+        """Each layer's activation mean and std per step."""
+        from ..telemetry_plots import plot_means_stds
+
+        return plot_means_stds(self.telemetry, first)
+
+    def plot_hists(self) -> Figure:
+        """The colorful dimension of every layer."""
+        from ..telemetry_plots import plot_hists
+
+        return plot_hists(self.telemetry)
+
+    def plot_near_zero(self) -> Figure:
+        """Each layer's near-zero fraction per step."""
+        from ..telemetry_plots import plot_near_zero
+
+        return plot_near_zero(self.telemetry)

@@ -1,0 +1,54 @@
+"""ActivationStats: the telemetry of a Learner's fit, and that it leaves nothing behind."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+import lookinside as li
+
+from .conftest import tiny_dls
+
+
+def mnist_learner(dls: li.DataLoaders, **options: object) -> li.Learner:
+    learn = li.Learner(li.cnn(), dls, lr=0.4, cbs=[li.ActivationStats(**options)])
+    learn.progress_bar.rows = False
+    return learn
+
+
+def test_one_record_per_training_step_and_hooks_removed_after_fit(
+    mnist_subset: li.DataLoaders,
+) -> None:
+    learn = mnist_learner(mnist_subset)
+    learn.fit(1)
+    t = learn.activation_stats.telemetry
+    assert t.steps.tolist() == list(range(learn.train_iter))
+    assert len(t) == 7 and t.hist.shape == (94, 7, 40)
+    assert all(len(m._forward_hooks) == 0 for m in learn.model.modules())
+    assert not learn.model._forward_pre_hooks
+
+
+def test_lr_find_records_nothing(mnist_subset: li.DataLoaders) -> None:
+    learn = mnist_learner(mnist_subset)
+    learn.fit(1)
+    before = learn.activation_stats.telemetry
+    learn.lr_find(num_it=10)
+    assert learn.activation_stats.telemetry is before
+
+
+def test_plots_and_every(mnist_subset: li.DataLoaders) -> None:
+    learn = mnist_learner(mnist_subset, every=10, grads=True)
+    learn.fit(1)
+    stats = learn.activation_stats
+    assert stats.telemetry.steps.tolist() == list(range(0, 94, 10))
+    assert np.isfinite(stats.telemetry[0].grad_std).all()  # type: ignore[arg-type]
+    for fig in (stats.plot_means_stds(), stats.plot_hists(), stats.plot_near_zero()):
+        assert isinstance(fig, Figure)
+    assert len(stats.plot_hists().axes) == 8  # 7 layers in a 4-wide grid
+
+
+def test_telemetry_before_any_fit_is_an_error() -> None:
+    learn = li.Learner(li.cnn(), tiny_dls(), cbs=[li.ActivationStats()])
+    with pytest.raises(RuntimeError, match="call fit first"):
+        _ = learn.activation_stats.telemetry
