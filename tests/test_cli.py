@@ -172,3 +172,29 @@ def assert_exit_2(argv: list[str], message: str, capsys: pytest.CaptureFixture[s
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err and "Traceback" not in err
+
+
+def test_train_writes_telemetry_diagnosis_and_plots_and_inspect_reprints(
+    small_mnist: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(small_mnist), "--bs", "16", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    diagnosis = json.loads((out / "diagnosis.json").read_text())
+    assert isinstance(diagnosis["findings"], list)
+    assert "diagnosis:" in printed
+    stems = {p.stem for p in (out / "plots").iterdir()}
+    assert {"loss", "sched", "means_stds", "means_stds_first", "hists", "near_zero"} <= stems
+    assert main(["inspect", str(out)]) == 0
+    again = capsys.readouterr().out
+    assert again.startswith("diagnosis:") and again.strip() in printed
+
+
+def test_no_telemetry_and_inspect_errors(small_mnist: Path, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(small_mnist), "--no-telemetry", "--out", str(out)]) == 0
+    assert not (out / "telemetry.npz").exists() and (out / "plots" / "loss.png").exists()
+    capsys.readouterr()
+    assert_exit_2(["inspect", str(out)], "has no telemetry.npz", capsys)
+    assert_exit_2(["inspect", str(tmp_path)], "is not a run directory", capsys)

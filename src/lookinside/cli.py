@@ -10,10 +10,12 @@ import argparse
 import dataclasses
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn
 
 from . import __version__
 from .config import DEVICES, NORM_NAMES, SCHEDS, TrainConfig
+from .diagnosis import format_findings
 from .errors import LookinsideError
 from .models import INITS
 from .nn.layers import ACTIVATIONS
@@ -67,6 +69,12 @@ def _add_model_and_data_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init", choices=list(INITS), default=d.init)
     p.add_argument("--device", choices=DEVICES, default=d.device)
     p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument(
+        "--no-telemetry",
+        dest="telemetry",
+        action="store_false",
+        help="do not record activation statistics (no diagnosis, no telemetry plots)",
+    )
     p.add_argument("--out", help="run directory (default: runs/train-<date>-<time>)")
 
 
@@ -81,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     lr_find = sub.add_parser("lr-find", help="sweep the learning rate and suggest one")
     _add_model_and_data_flags(lr_find)
     lr_find.set_defaults(func=cmd_lr_find)
+    inspect = sub.add_parser("inspect", help="print the diagnosis of a finished run")
+    inspect.add_argument("run_dir", metavar="RUN_DIR")
+    inspect.set_defaults(func=cmd_inspect)
     return parser
 
 
@@ -90,6 +101,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     config = _config(args)
     result = train(config)
+    if result.findings is not None:
+        print(format_findings(result.findings))
     print(f"valid accuracy {result.valid_accuracy:.4f} after {config.epochs} epoch(s)")
     print(f"run directory: {result.run_dir}")
     return 0
@@ -102,6 +115,21 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
     run_dir, _ = lr_find_run(_config(args))
     print(f"plot: {run_dir / 'plots' / 'lr_find.png'}")
     print(f"run directory: {run_dir}")
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    """`lookinside inspect RUN_DIR`: the run's diagnosis, recomputed from its telemetry."""
+    from .diagnosis import diagnose
+    from .telemetry import Telemetry
+
+    run_dir = Path(args.run_dir)
+    if not (run_dir / "config.json").is_file():
+        raise LookinsideError(f"{run_dir} is not a run directory (it has no config.json).")
+    path = run_dir / "telemetry.npz"
+    if not path.is_file():
+        raise LookinsideError(f"{run_dir} has no telemetry.npz (was it run with --no-telemetry?).")
+    print(format_findings(diagnose(Telemetry.load(path))))
     return 0
 
 

@@ -31,6 +31,7 @@ class TrainConfig:
     init: str = "kaiming"
     device: str = "auto"
     seed: int = 0
+    telemetry: bool = True
     out: str | None = None
 
     def __post_init__(self) -> None:

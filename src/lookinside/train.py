@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .callbacks import AvgStats, CSVLogger, EpochStats, default_device
+from .callbacks import ActivationStats, AvgStats, CSVLogger, EpochStats, Recorder, default_device
 from .config import TrainConfig
 from .data import DataLoaders
 from .datasets import load_mnist
+from .diagnosis import Finding, diagnose
 from .errors import LookinsideError
 from .files import write_json
 from .functional import accuracy
@@ -25,6 +26,8 @@ from .learner import Learner
 from .lr_finder import LRFindResult
 from .models import cnn
 from .plots import save_figure
+from .telemetry import Telemetry
+from .telemetry_plots import telemetry_figures
 
 
 @dataclass
@@ -34,6 +37,7 @@ class TrainResult:
     run_dir: Path
     learn: Learner
     history: list[EpochStats]
+    findings: list[Finding] | None = None  # None when telemetry was off
 
     @property
     def valid_accuracy(self) -> float:
@@ -126,13 +130,38 @@ def train(config: TrainConfig) -> TrainResult:
         assert suggestion is not None
         learn.lr = suggestion
     learn.add_cbs([CSVLogger(run_dir / "metrics.csv")])
+    if config.telemetry:
+        learn.add_cbs([ActivationStats()])
     if config.sched == "one-cycle":
         learn.fit_one_cycle(config.epochs, lr_max=learn.lr)
     else:
         learn.fit(config.epochs)
     stats = learn.find_cb(AvgStats)
     assert stats is not None  # a default callback
-    return TrainResult(run_dir, learn, stats.history)
+    result = TrainResult(run_dir, learn, stats.history)
+    write_plots(learn, run_dir)
+    activation_stats = learn.find_cb(ActivationStats)
+    if activation_stats is not None:
+        result.findings = write_telemetry(activation_stats.telemetry, run_dir)
+    return result
+
+
+def write_plots(learn: Learner, run_dir: Path) -> None:
+    """The loss and learning-rate curves, into `plots/`."""
+    recorder = learn.find_cb(Recorder)
+    if recorder is not None and len(recorder.losses):
+        save_figure(recorder.plot_loss(), run_dir / "plots" / "loss.png")
+        save_figure(recorder.plot_sched(), run_dir / "plots" / "sched.png")
+
+
+def write_telemetry(telemetry: Telemetry, run_dir: Path) -> list[Finding]:
+    """Save `telemetry.npz`, its plots, and `diagnosis.json`; return the findings."""
+    telemetry.save(run_dir / "telemetry.npz")
+    for stem, fig in telemetry_figures(telemetry).items():
+        save_figure(fig, run_dir / "plots" / f"{stem}.png")
+    findings = diagnose(telemetry)
+    write_json(run_dir / "diagnosis.json", {"findings": [f.to_dict() for f in findings]})
+    return findings
 
 
 def lr_find_run(config: TrainConfig) -> tuple[Path, LRFindResult]:

@@ -117,7 +117,7 @@ class Watcher:
         every: int = 1,
         grads: bool = False,
         params: bool = False,
-        hist_sample: int | None = 65536,
+        hist_sample: int | None = 32768,
         max_steps: int = 4096,
         chunk: int = 256,
         bins: int = BINS,
