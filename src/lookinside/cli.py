@@ -57,6 +57,7 @@ def _add_model_and_data_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--data", default=d.data, help="'mnist' (embedded) or a directory of MNIST IDX files"
     )
+    p.add_argument("--subset", type=int, help="train on the first N training images only")
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--bs", type=int, default=d.bs, help="batch size")
     p.add_argument("--lr", type=_lr, default=d.lr, help="learning rate, or 'auto' (lr_find)")
@@ -89,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
     lr_find = sub.add_parser("lr-find", help="sweep the learning rate and suggest one")
     _add_model_and_data_flags(lr_find)
     lr_find.set_defaults(func=cmd_lr_find)
+    ablate = sub.add_parser("ablate", help="run a study of variants x seeds and summarise it")
+    ablate.add_argument("study", metavar="STUDY.toml")
+    ablate.add_argument("--quick", action="store_true", help="1 epoch on 5,000 images, 2 seeds")
+    ablate.add_argument("--out", help="study directory (default: runs/study-<name>)")
+    ablate.add_argument("--jobs", type=int, default=1, help="runs at a time, in processes")
+    ablate.set_defaults(func=cmd_ablate)
     inspect = sub.add_parser("inspect", help="print the diagnosis of a finished run")
     inspect.add_argument("run_dir", metavar="RUN_DIR")
     inspect.set_defaults(func=cmd_inspect)
@@ -115,6 +122,26 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
     run_dir, _ = lr_find_run(_config(args))
     print(f"plot: {run_dir / 'plots' / 'lr_find.png'}")
     print(f"run directory: {run_dir}")
+    return 0
+
+
+def cmd_ablate(args: argparse.Namespace) -> int:
+    """`lookinside ablate STUDY.toml`: run or resume the study, print its summary table."""
+    from .ablate import run_study
+    from .study import load_study
+
+    study = load_study(args.study)
+    if args.quick:
+        study = study.quick()
+    if args.jobs < 1:
+        raise LookinsideError(f"--jobs must be at least 1, not {args.jobs}.")
+    out = Path(args.out or f"runs/study-{study.name}" + ("-quick" if args.quick else ""))
+    results = run_study(study, out, jobs=args.jobs)
+    print((out / "summary.md").read_text())
+    failed = sum(r.status != "done" for r in results)
+    if failed:
+        print(f"{failed} run(s) failed: see results.csv and each run's result.json")
+    print(f"study directory: {out}")
     return 0
 
 

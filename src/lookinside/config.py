@@ -21,6 +21,7 @@ class TrainConfig:
     """The options of one training run; field names are the CLI's long flags with '_' for '-'."""
 
     data: str = "mnist"
+    subset: int | None = None  # train on the first N training images only
     epochs: int = 1
     bs: int = 64
     lr: float | str = 0.4  # or "auto": run the learning-rate finder first and use its suggestion
@@ -41,6 +42,10 @@ class TrainConfig:
         checks = [
             (self.epochs >= 1, f"epochs must be at least 1, not {self.epochs}"),
             (self.bs >= 1, f"bs must be at least 1, not {self.bs}"),
+            (
+                self.subset is None or self.subset >= 1,
+                f"subset must be at least 1, not {self.subset}",
+            ),
             (
                 self.lr == "auto" or (isinstance(self.lr, float) and self.lr > 0),
                 f"lr must be a positive number or 'auto', not {self.lr!r}",

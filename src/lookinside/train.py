@@ -6,6 +6,8 @@ with the `Learner`, and leaves a run directory holding `config.json` and `metric
 
 from __future__ import annotations
 
+import functools
+import io
 import random
 import time
 from dataclasses import dataclass
@@ -13,14 +15,23 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import Tensor
 
-from .callbacks import ActivationStats, AvgStats, CSVLogger, EpochStats, Recorder, default_device
+from .callbacks import (
+    ActivationStats,
+    AvgStats,
+    CSVLogger,
+    EpochStats,
+    ProgressBar,
+    Recorder,
+    default_device,
+)
 from .config import TrainConfig
 from .data import DataLoaders
 from .datasets import load_mnist
 from .diagnosis import Finding, diagnose
 from .errors import LookinsideError
-from .files import write_json
+from .files import atomic_write_bytes, write_json
 from .functional import accuracy
 from .learner import Learner
 from .lr_finder import LRFindResult
@@ -81,11 +92,19 @@ def new_run_dir(out: str | None, prefix: str = "train") -> Path:
     return path
 
 
+@functools.lru_cache(maxsize=2)
+def _mnist(path: str | None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """`load_mnist`, kept for the next run of the same process (a study runs many)."""
+    return load_mnist(path)
+
+
 def build_learner(config: TrainConfig) -> Learner:
     """Seed, load the data onto the device, and build the CNN and its learner for `config`."""
     seed_everything(config.seed)
     device = resolve_device(config.device)
-    x_train, y_train, x_valid, y_valid = load_mnist(None if config.data == "mnist" else config.data)
+    x_train, y_train, x_valid, y_valid = _mnist(None if config.data == "mnist" else config.data)
+    if config.subset is not None:
+        x_train, y_train = x_train[: config.subset], y_train[: config.subset]
     dls = DataLoaders.from_tensors(x_train, y_train, x_valid, y_valid, bs=config.bs, device=device)
     n_classes = int(max(y_train.max(), y_valid.max())) + 1
     model = cnn(
@@ -120,9 +139,15 @@ def find_lr(learn: Learner, run_dir: Path) -> LRFindResult:
     return result
 
 
-def train(config: TrainConfig) -> TrainResult:
-    """Run `config` and return its result; the run directory is written as training goes."""
+def train(config: TrainConfig, verbose: bool = True) -> TrainResult:
+    """Run `config` and return its result; the run directory is written as training goes.
+
+    `verbose=False` silences the per-epoch rows (a study prints one line per run instead).
+    """
     learn = build_learner(config)
+    progress = learn.find_cb(ProgressBar)
+    if progress is not None:
+        progress.rows = verbose
     run_dir = new_run_dir(config.out)
     write_json(run_dir / "config.json", config.to_dict())
     if config.lr == "auto":
@@ -147,9 +172,12 @@ def train(config: TrainConfig) -> TrainResult:
 
 
 def write_plots(learn: Learner, run_dir: Path) -> None:
-    """The loss and learning-rate curves, into `plots/`."""
+    """The per-step losses and learning rates (`recorder.npz`) and their curves, into `plots/`."""
     recorder = learn.find_cb(Recorder)
     if recorder is not None and len(recorder.losses):
+        buf = io.BytesIO()
+        np.savez(buf, losses=recorder.losses, lrs=recorder.lrs)
+        atomic_write_bytes(run_dir / "recorder.npz", buf.getvalue())
         save_figure(recorder.plot_loss(), run_dir / "plots" / "loss.png")
         save_figure(recorder.plot_sched(), run_dir / "plots" / "sched.png")
 

@@ -1,0 +1,224 @@
+"""`run_study`: every run of a study in its own run directory, resumable, then the summary.
+
+A finished run leaves `result.json`; running the study again skips it. A run that failed
+leaves its error in `result.json` and is reported, not retried (delete its directory to retry).
+A run interrupted half-way has no `result.json`: its directory is cleared and it runs again.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import shutil
+import statistics
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import LookinsideError
+from .files import atomic_write_text, write_json
+from .study import Run, Study
+
+
+@dataclass
+class RunResult:
+    """The outcome of one run: its numbers, or its error."""
+
+    variant: str
+    seed: int
+    run_dir: str
+    status: str  # "done" or "failed"
+    valid_accuracy: float = math.nan
+    valid_loss: float = math.nan
+    train_loss: float = math.nan
+    seconds_per_epoch: float = math.nan
+    params: int = 0
+    findings: list[str] = field(default_factory=list)
+    error: str = ""
+
+
+def execute(run: Run, run_dir: Path) -> RunResult:
+    """Train one run (in this process) and record its result in `run_dir/result.json`."""
+    from .train import train
+
+    if run_dir.exists():
+        shutil.rmtree(run_dir)  # an interrupted run: start it again
+    try:
+        result = train(run.config(run_dir), verbose=False)
+        last = result.history[-1].values
+        outcome = RunResult(
+            run.variant, run.seed, str(run_dir), "done", last["valid_accuracy"], last["valid_loss"],
+            last["train_loss"], statistics.mean(h.seconds for h in result.history),
+            sum(p.numel() for p in result.learn.model.parameters()),
+            sorted({f.kind for f in result.findings or []}),
+        )  # fmt: skip
+    except (LookinsideError, ValueError, RuntimeError) as e:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        outcome = RunResult(run.variant, run.seed, str(run_dir), "failed", error=str(e))
+    write_json(run_dir / "result.json", asdict(outcome))
+    return outcome
+
+
+def _worker_init(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def run_study(
+    study: Study, out: Path, jobs: int = 1, log: Callable[[str], None] = print
+) -> list[RunResult]:
+    """Run (or resume) every run of `study` under `out`, then write the results and summary."""
+    out.mkdir(parents=True, exist_ok=True)
+    marker = {"name": study.name, "seeds": study.seeds, "variants": study.variants}
+    saved = out / "study.json"
+    if saved.exists() and json.loads(saved.read_text()) != json.loads(json.dumps(marker)):
+        raise LookinsideError(f"{out} holds another study; choose another --out.")
+    write_json(saved, marker)
+    runs = study.runs()
+    results: dict[int, RunResult] = {}
+    todo: list[tuple[int, Run, Path]] = []
+    for i, run in enumerate(runs):
+        run_dir = out / "runs" / run.slug / f"seed-{run.seed}"
+        done = run_dir / "result.json"
+        if done.exists():
+            results[i] = RunResult(**json.loads(done.read_text()))
+            log(f"[{i + 1}/{len(runs)}] {run.variant}, seed {run.seed}: kept ({results[i].status})")
+        else:
+            todo.append((i, run, run_dir))
+
+    def report(i: int, r: RunResult, seconds: float) -> None:
+        what = (
+            f"valid accuracy {r.valid_accuracy:.4f}" if r.status == "done" else f"FAILED: {r.error}"
+        )
+        log(f"[{i + 1}/{len(runs)}] {r.variant}, seed {r.seed}: {what} ({seconds:.1f} s)")
+
+    if jobs <= 1:
+        for i, run, run_dir in todo:
+            start = time.perf_counter()
+            results[i] = execute(run, run_dir)
+            report(i, results[i], time.perf_counter() - start)
+    else:
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        import multiprocessing
+
+        with ProcessPoolExecutor(
+            jobs, multiprocessing.get_context("spawn"), _worker_init, (threads,)
+        ) as pool:
+            start = time.perf_counter()
+            futures = {pool.submit(execute, run, run_dir): i for i, run, run_dir in todo}
+            for future, i in futures.items():
+                results[i] = future.result()
+                report(i, results[i], time.perf_counter() - start)
+    ordered = [results[i] for i in range(len(runs))]
+    write_results(ordered, out)
+    return ordered
+
+
+@dataclass
+class VariantSummary:
+    """One variant over its seeds."""
+
+    variant: str
+    runs: int
+    failed: int
+    acc_mean: float
+    acc_std: float
+    loss_mean: float
+    seconds: float
+    params: int
+    findings: dict[str, int]
+    within_noise_of_best: bool = False
+
+
+def summarize(results: list[RunResult]) -> list[VariantSummary]:
+    """Mean and sample std over seeds per variant (in study order), and the noise comparison.
+
+    A variant is marked within noise of the best when the difference of the mean accuracies is
+    smaller than the spread of that difference, sqrt(std_a² + std_b²).
+    """
+    by_variant: dict[str, list[RunResult]] = {}
+    for r in results:
+        by_variant.setdefault(r.variant, []).append(r)
+    summaries = []
+    for variant, rs in by_variant.items():
+        done = [r for r in rs if r.status == "done"]
+        accs = [r.valid_accuracy for r in done]
+        summaries.append(VariantSummary(
+            variant, len(rs), len(rs) - len(done),
+            statistics.mean(accs) if accs else math.nan,
+            statistics.stdev(accs) if len(accs) > 1 else math.nan,
+            statistics.mean(r.valid_loss for r in done) if done else math.nan,
+            statistics.mean(r.seconds_per_epoch for r in done) if done else math.nan,
+            done[0].params if done else 0,
+            dict(Counter(k for r in done for k in r.findings)),
+        ))  # fmt: skip
+    ranked = [s for s in summaries if not math.isnan(s.acc_mean)]
+    if ranked:
+        best = max(ranked, key=lambda s: s.acc_mean)
+        for s in ranked:
+            spread = math.sqrt(np.nan_to_num(s.acc_std) ** 2 + np.nan_to_num(best.acc_std) ** 2)
+            s.within_noise_of_best = s is not best and best.acc_mean - s.acc_mean < spread
+    return summaries
+
+
+def summary_markdown(summaries: list[VariantSummary], n_seeds: int) -> str:
+    """The summary table: one row per variant."""
+    lines = [
+        "| variant | valid accuracy (mean ± std) | valid loss | s/epoch | params | findings |",
+        "|:---|---:|---:|---:|---:|:---|",
+    ]
+    for s in summaries:
+        acc = (
+            f"{s.acc_mean:.2%} ± {s.acc_std:.2%}"
+            if not math.isnan(s.acc_std)
+            else f"{s.acc_mean:.2%}"
+        )
+        if s.within_noise_of_best:
+            acc += " (≈ best, within noise)"
+        if s.failed:
+            acc += f" ({s.failed} failed)"
+        found = (
+            ", ".join(f"{k} ({n}/{s.runs - s.failed})" for k, n in sorted(s.findings.items()))
+            or "-"
+        )
+        cells = [s.variant, acc, f"{s.loss_mean:.4f}", f"{s.seconds:.2f}", f"{s.params:,}", found]
+        lines.append("| " + " | ".join(cells) + " |")
+    note = (
+        f"\n{n_seeds} seed(s) per variant; std is the sample standard deviation over seeds. "
+        "'≈ best' marks a difference from the best variant smaller than its spread.\n"
+    )
+    return "\n".join(lines) + "\n" + note
+
+
+def write_results(results: list[RunResult], out: Path) -> None:
+    """`results.csv`, `summary.md` and the comparison plots."""
+    buf = io.StringIO()
+    columns = [f for f in RunResult.__dataclass_fields__]
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for r in results:
+        row = asdict(r)
+        row["findings"] = ";".join(r.findings)
+        writer.writerow(row)
+    atomic_write_text(out / "results.csv", buf.getvalue())
+    summaries = summarize(results)
+    seeds = len({r.seed for r in results})
+    atomic_write_text(out / "summary.md", summary_markdown(summaries, seeds))
+    from .study_plots import write_study_plots
+
+    write_study_plots(results, summaries, out)
+
+
+def result_dicts(results: list[RunResult]) -> list[dict[str, Any]]:
+    """The results as plain mappings (for JSON)."""
+    return [asdict(r) for r in results]

@@ -1,0 +1,121 @@
+"""Running a study: end to end on a small subset, resuming, and the summary's statistics."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import statistics
+from pathlib import Path
+
+import pytest
+
+from lookinside.ablate import RunResult, run_study, summarize
+from lookinside.cli import main
+from lookinside.study import load_study
+
+STUDY = """
+name = "tiny"
+seeds = [0, 1]
+[base]
+data = "{data}"
+epochs = 1
+bs = 32
+arch = [4, 8]
+[grid]
+norm = ["none", "batch"]
+act = ["relu", "general"]
+"""
+
+
+@pytest.fixture
+def study_file(tmp_path: Path, small_mnist: Path) -> Path:
+    path = tmp_path / "tiny.toml"
+    path.write_text(STUDY.format(data=small_mnist))
+    return path
+
+
+def test_a_two_by_two_study_runs_end_to_end_and_resumes(
+    study_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "study"
+    assert main(["ablate", str(study_file), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "| norm=batch, act=general |" in printed and f"study directory: {out}" in printed
+    with (out / "results.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 8 and {r["status"] for r in rows} == {"done"}
+    assert all(0 <= float(r["valid_accuracy"]) <= 1 for r in rows)
+    run_dir = Path(rows[0]["run_dir"])
+    assert (run_dir / "telemetry.npz").exists() and (run_dir / "metrics.csv").exists()
+    assert {p.name for p in (out / "plots").iterdir()} == {
+        "accuracy.png",
+        "loss_curves.png",
+        "near_zero.png",
+    }
+    summary = (out / "summary.md").read_text()
+    assert summary.count("\n| norm=") == 4
+
+    # Resume: everything is kept; a run whose result is gone runs again, alone.
+    (run_dir / "result.json").unlink()
+    (run_dir / "partial-file").write_text("from an interrupted run")
+    assert main(["ablate", str(study_file), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert (
+        printed.count(": kept (done)") == 7
+        and "[1/8] norm=none, act=relu, seed 0: valid accuracy" in printed
+    )
+    assert not (run_dir / "partial-file").exists()
+    with (out / "results.csv").open() as f:
+        again = list(csv.DictReader(f))
+    assert again[0]["valid_accuracy"] == rows[0]["valid_accuracy"]  # the same seed, the same run
+
+
+def test_a_failed_run_is_reported_not_retried(study_file: Path, tmp_path: Path) -> None:
+    study = load_study(study_file)
+    study.variants = {
+        "broken": {**study.variants["norm=none, act=relu"], "data": str(tmp_path / "nope")}
+    }
+    out = tmp_path / "s"
+    (result,) = run_study(study, out, log=lambda _: None)[:1]
+    assert result.status == "failed" and "does not exist" in result.error
+    logged: list[str] = []
+    run_study(study, out, log=logged.append)
+    assert logged[0].endswith("kept (failed)")
+    assert "(2 failed)" in (out / "summary.md").read_text()
+
+
+def test_another_study_in_the_same_directory_is_refused(study_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "s"
+    (out).mkdir()
+    (out / "study.json").write_text(json.dumps({"name": "other"}))
+    assert main(["ablate", str(study_file), "--out", str(out)]) == 2
+
+
+def result(variant: str, seed: int, acc: float, status: str = "done") -> RunResult:
+    return RunResult(
+        variant,
+        seed,
+        "",
+        status,
+        acc,
+        1 - acc,
+        0.5,
+        2.0,
+        10,
+        ["dead_activations"] if acc < 0.5 else [],
+    )
+
+
+def test_summary_statistics_equal_a_direct_computation() -> None:
+    results = [result("a", s, acc) for s, acc in enumerate([0.90, 0.92, 0.97])]
+    results += [result("b", s, acc) for s, acc in enumerate([0.93, 0.95, 0.94])]
+    results += [result("c", s, acc) for s, acc in enumerate([0.30, 0.40])] + [
+        result("c", 2, math.nan, "failed")
+    ]
+    a, b, c = summarize(results)
+    assert a.acc_mean == pytest.approx(statistics.mean([0.90, 0.92, 0.97]))
+    assert a.acc_std == pytest.approx(statistics.stdev([0.90, 0.92, 0.97]))
+    assert b.acc_mean == pytest.approx(0.94) and not b.within_noise_of_best  # b is the best
+    assert a.within_noise_of_best  # 0.0133 below b, spread sqrt(0.036² + 0.01²)
+    assert c.failed == 1 and c.findings == {"dead_activations": 2} and not c.within_noise_of_best

@@ -1,0 +1,93 @@
+"""Study files: the grid and variants, and errors that name the key and its line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import lookinside as li
+from lookinside.study import load_study
+
+LESSON = Path(__file__).parent.parent / "studies" / "lesson10.toml"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "study.toml"
+    path.write_text(text)
+    return path
+
+
+def test_grid_crossed_with_variants(tmp_path: Path) -> None:
+    study = load_study(write(tmp_path, """
+seeds = [1, 2]
+[base]
+epochs = 2
+[grid]
+norm = ["batch", "group"]
+[[variants]]
+name = "a"
+lr = 0.1
+[[variants]]
+name = "b"
+arch = [4, 8]
+"""))  # fmt: skip
+    assert list(study.variants) == [
+        "a [norm=batch]",
+        "a [norm=group]",
+        "b [norm=batch]",
+        "b [norm=group]",
+    ]
+    assert study.variants["b [norm=group]"] == {"epochs": 2, "arch": [4, 8], "norm": "group"}
+    runs = study.runs()
+    assert len(runs) == 8 and runs[1].seed == 2 and runs[0].slug == "a-norm-batch"
+    config = runs[0].config(tmp_path / "r")
+    assert config.seed == 1 and config.lr == 0.1 and config.epochs == 2
+
+
+def test_quick_shrinks_epochs_data_and_seeds() -> None:
+    study = load_study(LESSON).quick()
+    assert study.seeds == [0, 1]
+    assert all(v["epochs"] == 1 and v["subset"] <= 5000 for v in study.variants.values())
+
+
+def test_the_lesson_study_parses_into_its_ten_variants() -> None:
+    study = load_study(LESSON)
+    assert len(study.variants) == 10 and study.seeds == [0, 1, 2]
+    assert study.variants["RunningBatchNorm, batch size 2"]["norm"] == "running"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "seeds = [0]\n[base]\nepochs = 1\nlearning_rate = 0.1\n",
+            "line 4: [base] key 'learning_rate' is not a train option",
+        ),
+        ("seeds = [0]\n[base]\nepochs = '1'\n", "line 3: [base] epochs = '1' has the wrong type"),
+        ("seeds = [0]\n[base]\nseed = 3\n", "line 3: [base] key 'seed' is set by the study"),
+        ("seeds = 0\n", "line 1: seeds must be a list of integers"),
+        ("seeds = [0]\nrepeat = 2\n", "line 2: unknown key 'repeat'"),
+        ("[grid]\nnorm = 'batch'\n", "line 2: [grid] norm must be a list of values"),
+        (
+            "[grid]\nnorm = ['batch', 'weight']\n",
+            "line 2: variant 'norm=weight': norm must be one of",
+        ),
+        ("[base]\nnorm = 'weight'\n", "line 2: variant 'base': norm must be one of"),
+        (
+            "[[variants]]\nname = 'x'\narch = [8, 'a']\n",
+            "line 3: [variants] arch = [8, 'a'] has the wrong type",
+        ),
+        ("seeds = [0\n", "is not valid TOML"),
+    ],
+)
+def test_bad_study_files_name_the_key_and_line(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(li.LookinsideError) as info:
+        load_study(path)
+    assert message in str(info.value) and str(path) in str(info.value)
+
+
+def test_missing_study_file(tmp_path: Path) -> None:
+    with pytest.raises(li.LookinsideError, match="does not exist"):
+        load_study(tmp_path / "none.toml")
