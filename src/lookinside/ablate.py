@@ -214,9 +214,11 @@ def write_results(results: list[RunResult], out: Path) -> None:
     summaries = summarize(results)
     seeds = len({r.seed for r in results})
     atomic_write_text(out / "summary.md", summary_markdown(summaries, seeds))
+    from .report import write_report
     from .study_plots import write_study_plots
 
     write_study_plots(results, summaries, out)
+    write_report(out)
 
 
 def result_dicts(results: list[RunResult]) -> list[dict[str, Any]]:

@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     ablate.add_argument("--out", help="study directory (default: runs/study-<name>)")
     ablate.add_argument("--jobs", type=int, default=1, help="runs at a time, in processes")
     ablate.set_defaults(func=cmd_ablate)
+    report = sub.add_parser("report", help="re-render report.html of a run or study directory")
+    report.add_argument("run_dir", metavar="RUN_DIR")
+    report.set_defaults(func=cmd_report)
     inspect = sub.add_parser("inspect", help="print the diagnosis of a finished run")
     inspect.add_argument("run_dir", metavar="RUN_DIR")
     inspect.set_defaults(func=cmd_inspect)
@@ -142,6 +145,17 @@ def cmd_ablate(args: argparse.Namespace) -> int:
     if failed:
         print(f"{failed} run(s) failed: see results.csv and each run's result.json")
     print(f"study directory: {out}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """`lookinside report RUN_DIR`: write report.html from the recorded files alone."""
+    from .report import write_report
+
+    run_dir = Path(args.run_dir)
+    if not run_dir.is_dir():
+        raise LookinsideError(f"{run_dir} is not a directory.")
+    print(f"report: {write_report(run_dir)}")
     return 0
 
 

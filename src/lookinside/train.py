@@ -37,6 +37,7 @@ from .learner import Learner
 from .lr_finder import LRFindResult
 from .models import cnn
 from .plots import save_figure
+from .report import write_report
 from .telemetry import Telemetry
 from .telemetry_plots import telemetry_figures
 
@@ -168,6 +169,7 @@ def train(config: TrainConfig, verbose: bool = True) -> TrainResult:
     activation_stats = learn.find_cb(ActivationStats)
     if activation_stats is not None:
         result.findings = write_telemetry(activation_stats.telemetry, run_dir)
+    write_report(run_dir)
     return result
 
 
