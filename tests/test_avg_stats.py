@@ -123,3 +123,11 @@ def test_default_callbacks_never_synchronise_inside_the_batch_loop(
     # The spy works: a callback that reads the loss every batch is caught.
     learn.fit(1, cbs=[li.LambdaCallback(after_batch=lambda learn: learn.loss.item())])
     assert calls == ["item"] * 5
+
+
+def test_notebook_table() -> None:
+    stats = li.AvgStats()
+    assert "no epoch yet" in stats._repr_html_()
+    learn = li.Learner(tiny_model(), tiny_dls(), cbs=[stats], default_cbs=False)
+    learn.fit(2)
+    assert stats._repr_html_().count("<tr>") == 3

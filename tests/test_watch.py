@@ -152,3 +152,13 @@ def test_report_prints_the_diagnosis(capsys: pytest.CaptureFixture[str]) -> None
     with li.watch(model) as w:
         model(torch.randn(4, 6))
     assert w.report() == [] or capsys.readouterr().out.startswith("diagnosis")
+
+
+def test_notebook_representations() -> None:
+    model = relu_net().train()
+    with li.watch(model) as w:
+        model(torch.randn(4, 6))
+    html = w.telemetry._repr_html_()
+    assert "1 recorded steps" in html and html.count("<tr>") == 4
+    finding = li.Finding("dead_activations", "0", (0, 1), "warning", "a <b> message", {}, "advice")
+    assert "a &lt;b&gt; message" in finding._repr_html_()

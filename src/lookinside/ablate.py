@@ -20,7 +20,6 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -56,11 +55,17 @@ def execute(run: Run, run_dir: Path) -> RunResult:
         result = train(run.config(run_dir), verbose=False)
         last = result.history[-1].values
         outcome = RunResult(
-            run.variant, run.seed, str(run_dir), "done", last["valid_accuracy"], last["valid_loss"],
-            last["train_loss"], statistics.mean(h.seconds for h in result.history),
+            run.variant,
+            run.seed,
+            str(run_dir),
+            "done",
+            last["valid_accuracy"],
+            last["valid_loss"],
+            last["train_loss"],
+            statistics.mean(h.seconds for h in result.history),
             sum(p.numel() for p in result.learn.model.parameters()),
             sorted({f.kind for f in result.findings or []}),
-        )  # fmt: skip
+        )
     except (LookinsideError, ValueError, RuntimeError) as e:
         run_dir.mkdir(parents=True, exist_ok=True)
         outcome = RunResult(run.variant, run.seed, str(run_dir), "failed", error=str(e))
@@ -153,15 +158,19 @@ def summarize(results: list[RunResult]) -> list[VariantSummary]:
     for variant, rs in by_variant.items():
         done = [r for r in rs if r.status == "done"]
         accs = [r.valid_accuracy for r in done]
-        summaries.append(VariantSummary(
-            variant, len(rs), len(rs) - len(done),
-            statistics.mean(accs) if accs else math.nan,
-            statistics.stdev(accs) if len(accs) > 1 else math.nan,
-            statistics.mean(r.valid_loss for r in done) if done else math.nan,
-            statistics.mean(r.seconds_per_epoch for r in done) if done else math.nan,
-            done[0].params if done else 0,
-            dict(Counter(k for r in done for k in r.findings)),
-        ))  # fmt: skip
+        summaries.append(
+            VariantSummary(
+                variant,
+                len(rs),
+                len(rs) - len(done),
+                statistics.mean(accs) if accs else math.nan,
+                statistics.stdev(accs) if len(accs) > 1 else math.nan,
+                statistics.mean(r.valid_loss for r in done) if done else math.nan,
+                statistics.mean(r.seconds_per_epoch for r in done) if done else math.nan,
+                done[0].params if done else 0,
+                dict(Counter(k for r in done for k in r.findings)),
+            )
+        )
     ranked = [s for s in summaries if not math.isnan(s.acc_mean)]
     if ranked:
         best = max(ranked, key=lambda s: s.acc_mean)
@@ -221,6 +230,26 @@ def write_results(results: list[RunResult], out: Path) -> None:
     write_report(out)
 
 
-def result_dicts(results: list[RunResult]) -> list[dict[str, Any]]:
-    """The results as plain mappings (for JSON)."""
-    return [asdict(r) for r in results]
+def load_results(out: Path) -> list[RunResult]:
+    """The runs of a study directory, read back from its `results.csv`."""
+    path = out / "results.csv"
+    if not path.is_file():
+        raise LookinsideError(f"{out} is not a study directory (it has no results.csv).")
+    with path.open() as f:
+        rows = list(csv.DictReader(f))
+    return [
+        RunResult(
+            r["variant"],
+            int(r["seed"]),
+            r["run_dir"],
+            r["status"],
+            float(r["valid_accuracy"]),
+            float(r["valid_loss"]),
+            float(r["train_loss"]),
+            float(r["seconds_per_epoch"]),
+            int(r["params"]),
+            [k for k in r["findings"].split(";") if k],
+            r["error"],
+        )
+        for r in rows
+    ]

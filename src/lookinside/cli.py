@@ -155,6 +155,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
         raise LookinsideError(f"{run_dir} is not a directory.")
+    if (run_dir / "results.csv").exists():  # a study: redraw its comparison plots too
+        from .ablate import load_results, write_results
+
+        write_results(load_results(run_dir), run_dir)
     print(f"report: {write_report(run_dir)}")
     return 0
 

@@ -66,6 +66,14 @@ class Finding:
     advice: str = ""
     plot: str = ""
 
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        return (
+            f"<p><b>{escape(self.severity)}</b>: {escape(self.message)}<br>"
+            f"try: {escape(self.advice)}</p>"
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping."""
         d = asdict(self)
@@ -134,13 +142,29 @@ def _depth(layers: list[LayerStats]) -> list[Finding]:
     steps = (int(layers[0].steps[0]), int(layers[0].steps[min(4, len(layers[0].steps) - 1)]))
     where = f"from layer {rows[0][0]} to layer {rows[-1][0]} at the start of training"
     if ratio < 1 / DEPTH_RATIO:
-        return [_finding("vanishing", rows[-1][0], steps, "warning",
-                         f"activation std shrinks {1 / ratio:.0f}x {where}",
-                         first_std=first_std, last_std=last_std)]  # fmt: skip
+        return [
+            _finding(
+                "vanishing",
+                rows[-1][0],
+                steps,
+                "warning",
+                f"activation std shrinks {1 / ratio:.0f}x {where}",
+                first_std=first_std,
+                last_std=last_std,
+            )
+        ]
     if ratio > DEPTH_RATIO:
-        return [_finding("exploding", rows[-1][0], steps, "warning",
-                         f"activation std grows {ratio:.0f}x {where}",
-                         first_std=first_std, last_std=last_std)]  # fmt: skip
+        return [
+            _finding(
+                "exploding",
+                rows[-1][0],
+                steps,
+                "warning",
+                f"activation std grows {ratio:.0f}x {where}",
+                first_std=first_std,
+                last_std=last_std,
+            )
+        ]
     return []
 
 
@@ -239,8 +263,11 @@ def _merge(findings: list[Finding], worst: str) -> list[Finding]:
     message = f"{top.message}; also in layer(s) {', '.join(n for n in names if n != top.layer)}"
     severity = "error" if any(f.severity == "error" for f in findings) else top.severity
     evidence = {**top.evidence, "layers": float(len(findings))}
-    return [Finding(top.kind, ", ".join(names), steps, severity, message, evidence, top.advice,
-                    top.plot)]  # fmt: skip
+    return [
+        Finding(
+            top.kind, ", ".join(names), steps, severity, message, evidence, top.advice, top.plot
+        )
+    ]
 
 
 def diagnose(telemetry: Telemetry) -> list[Finding]:

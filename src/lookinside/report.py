@@ -19,6 +19,8 @@ from .errors import LookinsideError
 from .files import atomic_write_text
 
 PLOT_TITLES = {
+    "accuracy": "Valid accuracy per variant",
+    "loss_curves": "Training loss per variant",
     "loss": "Training loss",
     "sched": "Schedules",
     "lr_find": "Learning-rate finder",
@@ -27,8 +29,6 @@ PLOT_TITLES = {
     "hists": "Activation histograms (the colorful dimension)",
     "near_zero": "Share of activations near zero",
     "grads": "Output-gradient stds",
-    "accuracy": "Valid accuracy per variant",
-    "loss_curves": "Training loss per variant",
 }
 
 STYLE = """
@@ -133,30 +133,10 @@ def render_run_report(run_dir: str | Path) -> str:
 
 def render_study_report(out: str | Path) -> str:
     """The HTML of a study directory's report: the summary, the plots, a link to each run."""
-    from .ablate import RunResult, summarize
+    from .ablate import load_results, summarize
 
     out = Path(out)
-    results_path = out / "results.csv"
-    if not results_path.is_file():
-        raise LookinsideError(f"{out} is not a study directory (it has no results.csv).")
-    with results_path.open() as f:
-        rows = list(csv.DictReader(f))
-    results = [
-        RunResult(
-            r["variant"],
-            int(r["seed"]),
-            r["run_dir"],
-            r["status"],
-            float(r["valid_accuracy"]),
-            float(r["valid_loss"]),
-            float(r["train_loss"]),
-            float(r["seconds_per_epoch"]),
-            int(r["params"]),
-            [k for k in r["findings"].split(";") if k],
-            r["error"],
-        )
-        for r in rows
-    ]
+    results = load_results(out)
     summary_rows = []
     for s in summarize(results):
         acc = f"{s.acc_mean:.2%} ± {s.acc_std:.2%}" + (

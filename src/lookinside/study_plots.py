@@ -31,7 +31,7 @@ def plot_accuracy(summaries: list[VariantSummary]) -> Figure:
 
 def plot_loss_curves(results: list[RunResult]) -> Figure:
     """Training loss per step, averaged over each variant's seeds."""
-    fig = Figure(figsize=(7, 4), layout="constrained")
+    fig = Figure(figsize=(10, 4), layout="constrained")
     ax = fig.add_subplot()
     curves: dict[str, list[np.ndarray]] = {}
     for r in results:
@@ -44,13 +44,13 @@ def plot_loss_curves(results: list[RunResult]) -> Figure:
         ax.plot(np.mean([c[:n] for c in losses], axis=0), label=variant, lw=1)
     ax.set(xlabel="step", ylabel="training loss (mean over seeds)", yscale="log")
     if curves:
-        ax.legend(fontsize="x-small")
+        ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1))
     return fig
 
 
 def plot_near_zero(results: list[RunResult]) -> Figure:
     """Each variant's near-zero share per layer over the last quarter of training."""
-    fig = Figure(figsize=(8, 4), layout="constrained")
+    fig = Figure(figsize=(10, 4), layout="constrained")
     ax = fig.add_subplot()
     shares: dict[str, list[np.ndarray]] = {}
     names: list[str] = []
@@ -72,7 +72,7 @@ def plot_near_zero(results: list[RunResult]) -> Figure:
     ax.set_xticks(np.arange(len(names)) + 0.4 - width / 2, names)
     ax.set(xlabel="layer", ylabel="near-zero share, last quarter", ylim=(0, 1))
     if shares:
-        ax.legend(fontsize="x-small", ncols=2)
+        ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1))
     return fig
 
 

@@ -100,6 +100,21 @@ class Telemetry:
     def __iter__(self):  # type: ignore[no-untyped-def]
         return (self.layer(i) for i in range(len(self.specs)))
 
+    def _repr_html_(self) -> str:
+        """A table of the layers' last recorded statistics, for notebooks."""
+        from html import escape
+
+        def last(a: np.ndarray) -> str:
+            return f"{a[-1]:.3f}" if len(a) else "-"
+
+        rows = "".join(
+            f"<tr><td>{escape(x.spec.label)}</td><td>{last(x.mean)}</td><td>{last(x.std)}</td>"
+            f"<td>{last(x.near_zero)}</td></tr>"
+            for x in self
+        )
+        head = "<tr><th>layer</th><th>mean</th><th>std</th><th>near zero</th></tr>"
+        return f"<p>Telemetry: {len(self.steps)} recorded steps</p><table>{head}{rows}</table>"
+
     def layer(self, i: int) -> LayerStats:
         """Layer `i`'s statistics, derived from the sums."""
         spec = self.specs[i]

@@ -11,6 +11,7 @@ from .device import DeviceCallback, default_device, to_device
 from .param_scheduler import ParamScheduler
 from .progress import ProgressBar
 from .recorder import Recorder
+from .tensorboard import TensorBoardCallback
 from .train_eval import TrainEval
 
 
@@ -29,6 +30,7 @@ __all__ = [
     "ParamScheduler",
     "ProgressBar",
     "Recorder",
+    "TensorBoardCallback",
     "TrainEval",
     "default_callbacks",
     "default_device",

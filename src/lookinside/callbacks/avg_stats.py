@@ -117,6 +117,17 @@ class AvgStats(Callback):
         values = dict(zip(train_names + valid_names, numbers, strict=True))
         self.history.append(EpochStats(learn.epoch, time.perf_counter() - self._start, values))
 
+    def _repr_html_(self) -> str:
+        """The epoch table, for notebooks."""
+        if not self.history:
+            return "<p>AvgStats: no epoch yet</p>"
+        rows = [s.row() for s in self.history]
+        head = "".join(f"<th>{k}</th>" for k in rows[0])
+        body = "".join(
+            "<tr>" + "".join(f"<td>{v:.4g}</td>" for v in r.values()) + "</tr>" for r in rows
+        )
+        return f"<table><tr>{head}</tr>{body}</table>"
+
     @property
     def last(self) -> EpochStats | None:
         """The latest epoch's stats, or None before the first epoch ends."""
