@@ -117,7 +117,7 @@ class Watcher:
         every: int = 1,
         grads: bool = False,
         params: bool = False,
-        hist_sample: int | None = 32768,
+        hist_sample: int | None = 16384,
         max_steps: int = 4096,
         chunk: int = 256,
         bins: int = BINS,
