@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -86,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     train = sub.add_parser("train", help="train the lesson's CNN and write a run directory")
     _add_model_and_data_flags(train)
+    train.add_argument("--clip", type=float, help="clip the gradients' global norm to this value")
+    train.add_argument("--resume", metavar="RUN_DIR",
+                       help="continue an interrupted run from its last checkpoint (other options "
+                       "come from its config.json)")  # fmt: skip
     train.set_defaults(func=cmd_train)
     lr_find = sub.add_parser("lr-find", help="sweep the learning rate and suggest one")
     _add_model_and_data_flags(lr_find)
@@ -107,13 +113,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """`lookinside train`: run, print one row per epoch, then the accuracy and the run dir."""
-    from .train import train
+    from .train import Interrupted, resume, train
 
-    config = _config(args)
-    result = train(config)
+    try:
+        result = resume(args.resume) if args.resume else train(_config(args))
+    except Interrupted as stop:
+        sys.stderr.write(f"lookinside train: interrupted; checkpoint: {stop.checkpoint}.\n")
+        sys.stderr.write(f"Resume with: lookinside train --resume {stop.run_dir}\n")
+        return EXIT_INTERRUPTED
     if result.findings is not None:
         print(format_findings(result.findings))
-    print(f"valid accuracy {result.valid_accuracy:.4f} after {config.epochs} epoch(s)")
+    if result.stopped:
+        sys.stderr.write(f"lookinside train: stopped early: {result.stopped}.\n")
+    epochs = len(result.history)
+    print(f"valid accuracy {result.valid_accuracy:.4f} after {epochs} epoch(s)")
     print(f"run directory: {result.run_dir}")
     return 0
 
@@ -179,12 +192,19 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _config(args: argparse.Namespace) -> TrainConfig:
-    return TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
+    names = [f.name for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)]
+    return TrainConfig(**{name: getattr(args, name) for name in names})
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops a run the way Ctrl-C does: checkpoint, report, 130
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `lookinside` command; returns the exit code."""
     args = build_parser().parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
         code: int = args.func(args)
         return code

@@ -32,6 +32,7 @@ class TrainConfig:
     init: str = "kaiming"
     device: str = "auto"
     seed: int = 0
+    clip: float | None = None  # clip the gradients' global norm to this
     telemetry: bool = True
     out: str | None = None
 

@@ -79,7 +79,9 @@ class Learner:
         self.iter = 0
         self.n_iter: int | None = None
         self.training = False
-        self.train_iter = 0  # training batches done in this fit (TrainEval)
+        self.start_epoch = 0  # the first epoch of this fit (> 0 when resuming)
+        self.epoch_done = False  # whether the current epoch ran to its end
+        self.train_iter = 0  # training batches done, counting resumed epochs (TrainEval)
         self.pct_train = 0.0  # progress through this fit's training, in [0, 1] (TrainEval)
         self.xb: Any = None
         self.yb: Any = None
@@ -208,19 +210,27 @@ class Learner:
 
     # ----------------------------------------------------------------- the loop
     def fit(
-        self, n_epochs: int, lr: float | None = None, cbs: Iterable[CallbackLike] | None = None
+        self,
+        n_epochs: int,
+        lr: float | None = None,
+        cbs: Iterable[CallbackLike] | None = None,
+        start_epoch: int = 0,
     ) -> None:
-        """Train for `n_epochs`; `cbs` are added for this fit only (and removed even on error)."""
+        """Train for `n_epochs`; `cbs` are added for this fit only (and removed even on error).
+
+        `start_epoch` continues a fit whose first epochs are done (after loading a checkpoint):
+        schedules and counters pick up where they were.
+        """
         with self.added_cbs(cbs):
             if self.opt is None:
                 self.create_opt()
             if lr is not None:
                 self.lr = lr
                 self.set_hyper("lr", lr)
-            self.n_epochs = n_epochs
+            self.n_epochs, self.start_epoch = n_epochs, start_epoch
             try:
                 self._fire(Event.before_fit)
-                for self.epoch in range(n_epochs):
+                for self.epoch in range(start_epoch, n_epochs):
                     self._epoch()
             except CancelFitException:
                 self._fire(Event.after_cancel_fit)
@@ -236,6 +246,7 @@ class Learner:
         pct_start: float = 0.25,
         moms: tuple[float, float] | None = (0.95, 0.85),
         cbs: Iterable[CallbackLike] | None = None,
+        start_epoch: int = 0,
     ) -> None:
         """Train with one-cycle: lr warms up from lr_max/div to `lr_max` over `pct_start` of
         the steps, then anneals to lr_max/div_final (cosine both ways); momentum moves the
@@ -252,7 +263,7 @@ class Learner:
         group = self.opt.param_groups[0]
         if moms is not None and (group.get("momentum", 0) > 0 or "betas" in group):
             scheds.append(ParamScheduler("momentum", one_cycle_mom(*moms, pct_start)))
-        self.fit(n_epochs, cbs=[*scheds, *(cbs or [])])
+        self.fit(n_epochs, cbs=[*scheds, *(cbs or [])], start_epoch=start_epoch)
 
     def lr_find(
         self,
@@ -270,11 +281,14 @@ class Learner:
         return lr_find(self, start_lr, end_lr, num_it, stop_factor)
 
     def _epoch(self) -> None:
+        self.epoch_done = False
         try:
             self._fire(Event.before_epoch)
             self._train()
             self._validate()
+            self.epoch_done = True
         except CancelEpochException:
+            self.epoch_done = True
             self._fire(Event.after_cancel_epoch)
         finally:
             self._fire(Event.after_epoch)

@@ -153,6 +153,8 @@ class LRFinder(Callback):
 
 _LOOP_STATE = (
     "n_epochs",
+    "start_epoch",
+    "epoch_done",
     "epoch",
     "iter",
     "n_iter",

@@ -26,6 +26,21 @@ class RngState:
         cuda = torch.cuda.get_rng_state_all() if in_use else []
         return cls(random.getstate(), np.random.get_state(), torch.get_rng_state(), cuda)
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data that `torch.load(weights_only=True)` accepts (no NumPy objects)."""
+        name, keys, pos, has_gauss, gauss = self.numpy
+        numpy_state = [str(name), torch.from_numpy(np.asarray(keys, dtype=np.int64)), int(pos),
+                       int(has_gauss), float(gauss)]  # fmt: skip
+        return {"python": self.python, "numpy": numpy_state, "torch_cpu": self.torch_cpu,
+                "torch_cuda": list(self.torch_cuda)}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RngState:
+        """The inverse of `to_dict`."""
+        name, keys, pos, has_gauss, gauss = d["numpy"]
+        numpy_state = (name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss)
+        return cls(tuple(d["python"]), numpy_state, d["torch_cpu"], list(d["torch_cuda"]))
+
     def restore(self) -> None:
         """Put every generator back where `capture` found it."""
         random.setstate(self.python)

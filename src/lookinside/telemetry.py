@@ -100,6 +100,14 @@ class Telemetry:
     def __iter__(self):  # type: ignore[no-untyped-def]
         return (self.layer(i) for i in range(len(self.specs)))
 
+    def then(self, later: Telemetry) -> Telemetry:
+        """This record followed by `later`'s steps (a resumed run); the layers must match."""
+        if [s.name for s in later.specs] != [s.name for s in self.specs]:
+            raise ValueError("cannot join telemetry of different layers.")
+        a, b = self.arrays(), later.arrays()
+        joined = {k: np.concatenate([a[k], b[k]]) if k in per_step else a[k] for k in a}
+        return Telemetry.from_arrays(joined)
+
     def _repr_html_(self) -> str:
         """A table of the layers' last recorded statistics, for notebooks."""
         from html import escape
@@ -139,6 +147,12 @@ class Telemetry:
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write everything to one `.npz` file (atomically); `Telemetry.load` reads it back."""
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **self.arrays())  # type: ignore[arg-type]
+        atomic_write_bytes(path, buf.getvalue())
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Everything as named arrays (what `save` writes and `from_arrays` reads)."""
         arrays: dict[str, np.ndarray] = {
             "steps": self.steps,
             "sums": self.sums,
@@ -158,9 +172,7 @@ class Telemetry:
             value = getattr(self, key)
             if value is not None:
                 arrays[key] = value
-        buf = io.BytesIO()
-        np.savez_compressed(buf, **arrays)  # type: ignore[arg-type]
-        atomic_write_bytes(path, buf.getvalue())
+        return arrays
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Telemetry:
@@ -168,8 +180,13 @@ class Telemetry:
         try:
             with np.load(Path(path), allow_pickle=False) as z:
                 d = {k: z[k] for k in z.files}
+            return cls.from_arrays(d)
         except (OSError, ValueError, KeyError) as e:
             raise LookinsideError(f"{path} is not a telemetry file ({e}).") from None
+
+    @classmethod
+    def from_arrays(cls, d: dict[str, np.ndarray]) -> Telemetry:
+        """The inverse of `arrays`."""
         specs = [
             LayerSpec(
                 str(n),
@@ -205,6 +222,10 @@ class Telemetry:
             d.get("param_norms"),
             None if sample < 0 else sample,
         )
+
+
+per_step = {"steps", "sums", "sumsqs", "counts", "hist", "sample_counts", "grad_sums",
+            "grad_sumsqs", "grad_counts", "param_norms"}  # fmt: skip
 
 
 def _mean_std(

@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import functools
 import io
+import json
+import math
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from .callback import Callback, callback_name
 from .callbacks import (
     ActivationStats,
     AvgStats,
@@ -26,6 +31,8 @@ from .callbacks import (
     Recorder,
     default_device,
 )
+from .callbacks.guards import GradientClip, TerminateOnNonFinite
+from .checkpoint import Checkpoint, apply_checkpoint, epoch_checkpoints, load_checkpoint
 from .config import TrainConfig
 from .data import DataLoaders
 from .datasets import load_mnist
@@ -38,6 +45,7 @@ from .lr_finder import LRFindResult
 from .models import cnn
 from .plots import save_figure
 from .report import write_report
+from .rng import RngState
 from .telemetry import Telemetry
 from .telemetry_plots import telemetry_figures
 
@@ -50,11 +58,12 @@ class TrainResult:
     learn: Learner
     history: list[EpochStats]
     findings: list[Finding] | None = None  # None when telemetry was off
+    stopped: str = ""  # why training stopped early, if it did (a non-finite loss)
 
     @property
     def valid_accuracy(self) -> float:
-        """The last epoch's validation accuracy."""
-        return self.history[-1].values["valid_accuracy"]
+        """The last epoch's validation accuracy (NaN if no epoch finished)."""
+        return self.history[-1].values.get("valid_accuracy", math.nan) if self.history else math.nan
 
 
 def seed_everything(seed: int) -> None:
@@ -140,37 +149,115 @@ def find_lr(learn: Learner, run_dir: Path) -> LRFindResult:
     return result
 
 
-def train(config: TrainConfig, verbose: bool = True) -> TrainResult:
+class Interrupted(Exception):  # noqa: N818 (not an error: the user stopped the run)
+    """A run stopped by Ctrl-C or SIGTERM, after saving a checkpoint and its partial report."""
+
+    def __init__(self, run_dir: Path, checkpoint: Path) -> None:
+        super().__init__(f"interrupted; checkpoint {checkpoint}")
+        self.run_dir, self.checkpoint = run_dir, checkpoint
+
+
+def train(config: TrainConfig, verbose: bool = True, cbs: Sequence[Callback] = ()) -> TrainResult:
     """Run `config` and return its result; the run directory is written as training goes.
 
-    `verbose=False` silences the per-epoch rows (a study prints one line per run instead).
+    `verbose=False` silences the per-epoch rows (a study prints one line per run instead);
+    `cbs` are added to the run's callbacks. Raises `Interrupted` on Ctrl-C or SIGTERM.
     """
+    if config.bs > (config.subset or _n_train(config)):
+        n = config.subset or _n_train(config)
+        raise LookinsideError(
+            f"batch size {config.bs} is larger than the training set ({n} images)."
+        )
     learn = build_learner(config)
-    progress = learn.find_cb(ProgressBar)
-    if progress is not None:
-        progress.rows = verbose
     run_dir = new_run_dir(config.out)
     write_json(run_dir / "config.json", config.to_dict())
     if config.lr == "auto":
         suggestion = find_lr(learn, run_dir).suggestion
         assert suggestion is not None
         learn.lr = suggestion
-    learn.add_cbs([CSVLogger(run_dir / "metrics.csv")])
+    return _fit(learn, config, run_dir, verbose, cbs, start_epoch=0, state=None)
+
+
+def resume(run_dir: str | Path, verbose: bool = True, cbs: Sequence[Callback] = ()) -> TrainResult:
+    """Continue the run in `run_dir` from its last epoch checkpoint, exactly as if it had never
+    stopped (same weights, optimizer state, schedule position and random generators).
+
+    A run stopped before its first epoch ended has no checkpoint: it starts again.
+    """
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.json"
+    if not config_path.is_file():
+        raise LookinsideError(f"{run_dir} is not a run directory (it has no config.json).")
+    values = json.loads(config_path.read_text())
+    config = TrainConfig.from_dict({**values, "out": str(run_dir)})
+    checkpoints = epoch_checkpoints(run_dir / "checkpoints")
+    learn = build_learner(config)
+    if not checkpoints:
+        if config.lr == "auto":
+            learn.lr = find_lr(learn, run_dir).suggestion or learn.lr
+        return _fit(learn, config, run_dir, verbose, cbs, start_epoch=0, state=None)
+    state = load_checkpoint(checkpoints[-1])
+    if state["epochs_done"] >= config.epochs:
+        raise LookinsideError(f"{run_dir} has finished its {config.epochs} epoch(s) already.")
+    apply_checkpoint(learn, state)
+    return _fit(learn, config, run_dir, verbose, cbs, start_epoch=state["epochs_done"], state=state)
+
+
+def _fit(
+    learn: Learner,
+    config: TrainConfig,
+    run_dir: Path,
+    verbose: bool,
+    cbs: Sequence[Callback],
+    start_epoch: int,
+    state: dict[str, Any] | None,
+) -> TrainResult:
+    """The training itself, fresh or resumed, and everything written after it."""
+    progress = learn.find_cb(ProgressBar)
+    if progress is not None:
+        progress.rows = verbose
+    checkpoint = Checkpoint(run_dir / "checkpoints")
+    guard = TerminateOnNonFinite()
+    run_cbs: list[Callback] = [CSVLogger(run_dir / "metrics.csv"), checkpoint, guard, *cbs]
     if config.telemetry:
-        learn.add_cbs([ActivationStats()])
-    if config.sched == "one-cycle":
-        learn.fit_one_cycle(config.epochs, lr_max=learn.lr)
-    else:
-        learn.fit(config.epochs)
+        run_cbs.append(ActivationStats())
+    if config.clip is not None:
+        run_cbs.append(GradientClip(config.clip))
+    learn.add_cbs(run_cbs)
+    if state is not None:
+        for cb in learn.cbs:
+            saved = state["callbacks"].get(callback_name(cb))
+            if saved is not None and hasattr(cb, "load_state_dict"):
+                cb.load_state_dict(saved)
+        RngState.from_dict(state["rng"]).restore()
+    try:
+        if config.sched == "one-cycle":
+            learn.fit_one_cycle(config.epochs, lr_max=learn.lr, start_epoch=start_epoch)
+        else:
+            learn.fit(config.epochs, start_epoch=start_epoch)
+    except KeyboardInterrupt:
+        saved_to = checkpoint.save_now(learn)
+        _write_outputs(learn, run_dir)
+        raise Interrupted(run_dir, saved_to) from None
+    result = _write_outputs(learn, run_dir)
+    result.stopped = guard.message
+    return result
+
+
+def _write_outputs(learn: Learner, run_dir: Path) -> TrainResult:
     stats = learn.find_cb(AvgStats)
     assert stats is not None  # a default callback
     result = TrainResult(run_dir, learn, stats.history)
     write_plots(learn, run_dir)
     activation_stats = learn.find_cb(ActivationStats)
-    if activation_stats is not None:
+    if activation_stats is not None and activation_stats.has_telemetry:
         result.findings = write_telemetry(activation_stats.telemetry, run_dir)
     write_report(run_dir)
     return result
+
+
+def _n_train(config: TrainConfig) -> int:
+    return len(_mnist(None if config.data == "mnist" else config.data)[0])
 
 
 def write_plots(learn: Learner, run_dir: Path) -> None:

@@ -108,6 +108,7 @@ class Watcher:
             all of them).
         max_steps: the most recorded steps kept on the host (older ones are thinned).
         chunk: recorded steps buffered on the device between transfers.
+        first_step: the number of the first step (a resumed run continues its numbering).
     """
 
     def __init__(
@@ -121,6 +122,7 @@ class Watcher:
         max_steps: int = 4096,
         chunk: int = 256,
         bins: int = BINS,
+        first_step: int = 0,
     ) -> None:
         if every < 1 or max_steps < 2 or chunk < 1:
             raise ValueError("every and chunk must be at least 1, max_steps at least 2.")
@@ -143,7 +145,7 @@ class Watcher:
         self._width = 2 + bins + 3
         self._buf: Tensor | None = None  # (chunk, layers, width) on the device
         self._slot = 0
-        self._step = 0  # training forward calls seen
+        self._step = first_step  # training forward calls seen (and, resuming, done before)
         self._recording = False
         self._pending_meta: list[tuple[int, np.ndarray]] = []  # per slot: step, counts (L, 3)
         self._meta = np.zeros((n, 3))  # this step's value counts: outputs, sample, grads

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import torch
 from torch import nn
 
 from ..callback import Callback
@@ -37,22 +39,48 @@ class ActivationStats(Callback):
         self.modules, self.options = modules, watch_options
         self._watcher: Watcher | None = None
         self._telemetry: Telemetry | None = None
+        self._prior: Telemetry | None = None  # the record of the epochs before a resume
+        self._resumed: Telemetry | None = None
 
     def before_fit(self, learn: Learner) -> None:
         self._telemetry = None
-        self._watcher = Watcher(learn.model, self.modules, **self.options)
+        self._prior, self._resumed = self._resumed, None
+        options = {"first_step": learn.train_iter, **self.options}
+        self._watcher = Watcher(learn.model, self.modules, **options)
 
     def after_fit(self, learn: Learner) -> None:
         if self._watcher is not None:
-            self._telemetry = self._watcher.telemetry
+            self._telemetry = self._joined(self._watcher.telemetry)
             self._watcher.remove()
             self._watcher = None
+
+    def _joined(self, telemetry: Telemetry) -> Telemetry:
+        return self._prior.then(telemetry) if self._prior is not None else telemetry
+
+    def state_dict(self) -> dict[str, Any]:
+        """The record so far, as tensors and plain data (for checkpoints)."""
+        arrays = self.telemetry.arrays()
+        names = {k: [str(x) for x in arrays.pop(k)] for k in ("names", "labels")}
+        return {
+            **{k: torch.from_numpy(np.array(v)) for k, v in arrays.items()},
+            **names,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from a checkpoint: the next fit's record follows this one."""
+        arrays = {k: (np.array(v) if isinstance(v, list) else v.numpy()) for k, v in state.items()}
+        self._resumed = Telemetry.from_arrays(arrays)
+
+    @property
+    def has_telemetry(self) -> bool:
+        """Whether anything was recorded (a fit ran)."""
+        return self._watcher is not None or self._telemetry is not None
 
     @property
     def telemetry(self) -> Telemetry:
         """The last fit's record (during a fit: everything so far)."""
         if self._watcher is not None:
-            return self._watcher.telemetry
+            return self._joined(self._watcher.telemetry)
         if self._telemetry is None:
             raise RuntimeError("ActivationStats has recorded nothing yet: call fit first.")
         return self._telemetry

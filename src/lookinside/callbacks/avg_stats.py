@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -87,16 +88,27 @@ class AvgStats(Callback):
     def __init__(self, train_metrics: bool = False) -> None:
         self.train_metrics = train_metrics
         self.history: list[EpochStats] = []
+        self._resumed: list[EpochStats] = []
+        self._train: _PhaseSums | None = None  # sums of the epoch in progress
 
     def before_fit(self, learn: Learner) -> None:
-        self.history = []
+        self.history, self._resumed = self._resumed, []
+
+    def state_dict(self) -> dict[str, Any]:
+        """The epochs so far, as plain data (for checkpoints)."""
+        return {"history": [dataclasses.asdict(h) for h in self.history]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from a checkpoint: the next fit starts with these epochs."""
+        self._resumed = [EpochStats(**h) for h in state["history"]]
 
     def before_epoch(self, learn: Learner) -> None:
         self._start = time.perf_counter()
-        self._train, self._valid = _PhaseSums(), _PhaseSums()
+        self._train = _PhaseSums()
+        self._valid = _PhaseSums()
 
     def after_batch(self, learn: Learner) -> None:
-        if learn.loss is None:  # cancelled before the loss existed
+        if learn.loss is None or self._train is None:  # cancelled before the loss existed
             return
         values: list[Any] = [learn.loss]
         if not learn.training or self.train_metrics:
@@ -104,6 +116,8 @@ class AvgStats(Callback):
         (self._train if learn.training else self._valid).add(values, batch_size(learn.yb))
 
     def after_epoch(self, learn: Learner) -> None:
+        if self._train is None:  # stopped before this epoch began: nothing to record
+            return
         names = [metric_name(m) for m in learn.metrics]
         train_names = ["train_loss"] + ([f"train_{n}" for n in names] if self.train_metrics else [])
         valid_names = ["valid_loss"] + [f"valid_{n}" for n in names]
@@ -116,6 +130,7 @@ class AvgStats(Callback):
         numbers = torch.cat(parts).tolist()  # the one host transfer of the epoch
         values = dict(zip(train_names + valid_names, numbers, strict=True))
         self.history.append(EpochStats(learn.epoch, time.perf_counter() - self._start, values))
+        self._train = None
 
     def _repr_html_(self) -> str:
         """The epoch table, for notebooks."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import torch
 
 from ..callback import Callback
 from ..tensorlog import DeviceLog
@@ -42,10 +43,23 @@ class Recorder(Callback):
     def __init__(self) -> None:
         self._losses = DeviceLog()
         self._hypers: list[list[dict[str, float]]] = []  # per step, per group
+        self._resumed: list[list[dict[str, float]]] = []
+        self._resumed_losses = torch.zeros(0)
 
     def before_fit(self, learn: Learner) -> None:
         self._losses = DeviceLog()
-        self._hypers = []
+        self._hypers, self._resumed = self._resumed, []
+        for loss in self._resumed_losses:
+            self._losses.append(loss)
+        self._resumed_losses = torch.zeros(0)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The steps so far, as plain data (for checkpoints)."""
+        return {"losses": torch.from_numpy(self.losses.copy()), "hypers": self._hypers}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from a checkpoint: the next fit starts with these steps."""
+        self._resumed_losses, self._resumed = state["losses"], list(state["hypers"])
 
     def after_batch(self, learn: Learner) -> None:
         if not learn.training or learn.loss is None or learn.opt is None:

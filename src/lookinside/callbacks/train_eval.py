@@ -21,8 +21,9 @@ class TrainEval(Callback):
     order = -20
 
     def before_fit(self, learn: Learner) -> None:
-        learn.train_iter = 0
-        learn.pct_train = 0.0
+        per_epoch = learn.dls.train.__len__() if hasattr(learn.dls.train, "__len__") else 0
+        learn.train_iter = learn.start_epoch * per_epoch  # batches of the epochs already done
+        learn.pct_train = learn.start_epoch / learn.n_epochs if learn.n_epochs else 0.0
 
     def before_train(self, learn: Learner) -> None:
         learn.model.train()

@@ -1,0 +1,180 @@
+"""Checkpoints: exact resume, interrupts, atomic writes, and files that must never run code."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import lookinside as li
+from lookinside.checkpoint import epoch_checkpoints, load_checkpoint, save_checkpoint
+from lookinside.cli import main
+from lookinside.train import Interrupted, resume, train
+
+
+def config(data: Path, out: Path, **kw: object) -> li.TrainConfig:
+    options = {"data": str(data), "epochs": 3, "bs": 32, "arch": (4, 8), "out": str(out), **kw}
+    return li.TrainConfig(**options)  # type: ignore[arg-type]
+
+
+class StopAt(li.Callback):
+    """Presses Ctrl-C at the start of an epoch."""
+
+    def __init__(self, epoch: int) -> None:
+        self.at = epoch
+
+    def before_epoch(self, learn: li.Learner) -> None:
+        if learn.epoch == self.at:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("sched", ["const", "one-cycle"])
+def test_interrupted_and_resumed_ends_bitwise_equal_to_an_uninterrupted_run(
+    small_mnist: Path, tmp_path: Path, sched: str
+) -> None:
+    whole = train(config(small_mnist, tmp_path / "whole", sched=sched), verbose=False)
+    with pytest.raises(Interrupted) as info:
+        train(config(small_mnist, tmp_path / "cut", sched=sched), verbose=False, cbs=[StopAt(1)])
+    assert info.value.checkpoint.name == "interrupted.pt"
+    assert [p.name for p in epoch_checkpoints(tmp_path / "cut" / "checkpoints")] == [
+        "epoch-0001.pt"
+    ]
+    random.seed(123)  # whatever happens in between must not matter
+    torch.manual_seed(123)
+    resumed = resume(tmp_path / "cut", verbose=False)
+    for a, b in zip(
+        whole.learn.model.state_dict().values(),
+        resumed.learn.model.state_dict().values(),
+        strict=True,
+    ):
+        assert torch.equal(a, b)
+    assert [h.values for h in resumed.history] == [h.values for h in whole.history]
+    assert len(resumed.learn.recorder.losses) == len(whole.learn.recorder.losses)
+    tel_whole, tel_resumed = (
+        whole.learn.activation_stats.telemetry,
+        resumed.learn.activation_stats.telemetry,
+    )
+    assert tel_resumed.steps.tolist() == tel_whole.steps.tolist()
+    assert (tmp_path / "cut" / "metrics.csv").read_text().count("\n") == 4
+
+
+def test_resume_refuses_finished_runs_and_restarts_runs_without_a_checkpoint(
+    small_mnist: Path, tmp_path: Path
+) -> None:
+    done = train(config(small_mnist, tmp_path / "done", epochs=1), verbose=False)
+    with pytest.raises(li.LookinsideError, match="has finished its 1 epoch"):
+        resume(done.run_dir)
+    with pytest.raises(Interrupted):
+        train(config(small_mnist, tmp_path / "early", epochs=1), verbose=False, cbs=[StopAt(0)])
+    assert len(resume(tmp_path / "early", verbose=False).history) == 1
+
+
+def test_same_seed_same_run_bit_for_bit(small_mnist: Path, tmp_path: Path) -> None:
+    a = train(config(small_mnist, tmp_path / "a", epochs=1), verbose=False)
+    b = train(config(small_mnist, tmp_path / "b", epochs=1), verbose=False)
+    assert all(
+        torch.equal(p, q)
+        for p, q in zip(a.learn.model.parameters(), b.learn.model.parameters(), strict=True)
+    )
+
+
+def test_sigint_writes_a_checkpoint_and_the_report_and_exits_130(
+    small_mnist: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lookinside", "train", "--data", str(small_mnist), "--epochs", "500",
+         "--bs", "16", "--arch", "4", "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    proc.stdout.readline()  # the header: training has started
+    proc.stdout.readline()  # the first epoch's row
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Resume with: lookinside train --resume" in err and "Traceback" not in err
+    assert (out / "checkpoints" / "interrupted.pt").exists() and (out / "report.html").exists()
+    load_checkpoint(out / "checkpoints" / "interrupted.pt")
+
+
+def test_sigterm_stops_like_ctrl_c(small_mnist: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lookinside", "train", "--data", str(small_mnist), "--epochs", "500",
+         "--arch", "4", "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    proc.stdout.readline()
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=120)
+    assert proc.returncode == 130 and (out / "checkpoints" / "interrupted.pt").exists()
+
+
+def test_truncated_checkpoints_are_refused_at_every_cut(tmp_path: Path) -> None:
+    good = tmp_path / "good.pt"
+    save_checkpoint({"format": 1, "model": {"w": torch.randn(50, 50)}, "epochs_done": 1}, good)
+    data = good.read_bytes()
+    rng = random.Random(0)
+    for cut in sorted({0, 1, 10, len(data) - 1, *(rng.randrange(len(data)) for _ in range(40))}):
+        bad = tmp_path / f"cut-{cut}.pt"
+        bad.write_bytes(data[:cut])
+        with pytest.raises(li.LookinsideError, match="checkpoint"):
+            load_checkpoint(bad)
+
+
+class Evil:
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (os.system, ("touch PWNED",))
+
+
+def test_a_malicious_pickle_is_refused_without_running_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name, save in [("zip.pt", lambda p: torch.save({"format": 1, "x": Evil()}, p)),
+                       ("raw.pt", lambda p: p.write_bytes(pickle.dumps({"format": 1, "x": Evil()})))]:  # fmt: skip
+        path = tmp_path / name
+        save(path)
+        with pytest.raises(li.LookinsideError, match="not a valid lookinside checkpoint"):
+            load_checkpoint(path)
+        assert not (tmp_path / "PWNED").exists()
+    assert main(["train", "--resume", str(tmp_path)]) == 2  # not a run directory
+
+
+WRITER = """
+import sys, torch
+from lookinside.checkpoint import save_checkpoint
+big = torch.randn(2_000_000)
+i = 0
+while True:
+    i += 1
+    save_checkpoint({"format": 1, "epochs_done": i, "model": {"w": big + i}}, sys.argv[1])
+    print(i, flush=True)
+"""
+
+
+def test_sigkill_while_writing_leaves_the_previous_checkpoint_loadable(tmp_path: Path) -> None:
+    path = tmp_path / "ck.pt"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    proc.stdout.readline()  # one checkpoint is complete
+    time.sleep(0.3 + random.random() * 0.3)  # then kill it, most likely in the middle of a write
+    proc.kill()
+    proc.wait()
+    proc.stdout.close()
+    state = load_checkpoint(path)
+    assert state["epochs_done"] >= 1 and torch.equal(
+        state["model"]["w"][:3], state["model"]["w"][:3]
+    )
