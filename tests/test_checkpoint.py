@@ -141,10 +141,11 @@ def test_a_malicious_pickle_is_refused_without_running_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    for name, save in [("zip.pt", lambda p: torch.save({"format": 1, "x": Evil()}, p)),
-                       ("raw.pt", lambda p: p.write_bytes(pickle.dumps({"format": 1, "x": Evil()})))]:  # fmt: skip
+    payload = {"format": 1, "x": Evil()}
+    (tmp_path / "raw.pt").write_bytes(pickle.dumps(payload))
+    torch.save(payload, tmp_path / "zip.pt")
+    for name in ("zip.pt", "raw.pt"):
         path = tmp_path / name
-        save(path)
         with pytest.raises(li.LookinsideError, match="not a valid lookinside checkpoint"):
             load_checkpoint(path)
         assert not (tmp_path / "PWNED").exists()
