@@ -91,10 +91,26 @@ def test_sigint_writes_a_checkpoint_and_the_report_and_exits_130(
 ) -> None:
     out = tmp_path / "run"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lookinside", "train", "--data", str(small_mnist), "--epochs", "500",
-         "--bs", "16", "--arch", "4", "--out", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "lookinside",
+            "train",
+            "--data",
+            str(small_mnist),
+            "--epochs",
+            "500",
+            "--bs",
+            "16",
+            "--arch",
+            "4",
+            "--out",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None
     proc.stdout.readline()  # the header: training has started
     proc.stdout.readline()  # the first epoch's row
@@ -109,10 +125,24 @@ def test_sigint_writes_a_checkpoint_and_the_report_and_exits_130(
 def test_sigterm_stops_like_ctrl_c(small_mnist: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lookinside", "train", "--data", str(small_mnist), "--epochs", "500",
-         "--arch", "4", "--out", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "lookinside",
+            "train",
+            "--data",
+            str(small_mnist),
+            "--epochs",
+            "500",
+            "--arch",
+            "4",
+            "--out",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None
     proc.stdout.readline()
     proc.send_signal(signal.SIGTERM)

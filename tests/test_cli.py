@@ -190,11 +190,54 @@ def test_train_writes_telemetry_diagnosis_and_plots_and_inspect_reprints(
     assert again.startswith("diagnosis:") and again.strip() in printed
 
 
-def test_no_telemetry_and_inspect_errors(small_mnist: Path, tmp_path: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_no_telemetry_and_inspect_errors(
+    small_mnist: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "run"
     assert main(["train", "--data", str(small_mnist), "--no-telemetry", "--out", str(out)]) == 0
     assert not (out / "telemetry.npz").exists() and (out / "plots" / "loss.png").exists()
     capsys.readouterr()
     assert_exit_2(["inspect", str(out)], "has no telemetry.npz", capsys)
     assert_exit_2(["inspect", str(tmp_path)], "is not a run directory", capsys)
+
+
+BAD_INPUT = [
+    (
+        "bs larger than the data",
+        ["train", "--subset", "10", "--bs", "64"],
+        "batch size 64 is larger than the training set (10 images).",
+    ),
+    ("empty dataset", ["train", "--subset", "0"], "subset must be at least 1, not 0."),
+    ("missing data file", ["train", "--data", "{missing}"], "t10k-labels-idx1-ubyte.gz is missing"),
+    ("study with a wrong type", ["ablate", "{study}"], "[base] epochs = 'two' has the wrong type."),
+    ("resume a non-run", ["train", "--resume", "{tmp}"], "is not a run directory"),
+    ("report of a non-run", ["report", "{tmp}"], "is not a run directory"),
+]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"), [(a, m) for _, a, m in BAD_INPUT], ids=[i for i, _, _ in BAD_INPUT]
+)
+def test_bad_input_table(
+    argv: list[str],
+    message: str,
+    small_mnist: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    missing = tmp_path / "missing"
+    missing.mkdir()
+    for f in small_mnist.glob("*.gz"):
+        if "t10k-labels" not in f.name:
+            (missing / f.name).write_bytes(f.read_bytes())
+    study = tmp_path / "study.toml"
+    study.write_text("[base]\nepochs = 'two'\n")
+    out = tmp_path / "out"
+    filled = [a.format(missing=missing, study=study, tmp=tmp_path) for a in argv]
+    filled += (
+        ["--out", str(out)] if filled[0] in ("train", "ablate") and "--resume" not in filled else []
+    )
+    if filled[0] == "train" and "--data" not in filled and "--resume" not in filled:
+        filled += ["--data", str(small_mnist)]
+    assert_exit_2(filled, message, capsys)
+    assert not out.exists() or not any(out.iterdir())  # nothing written half-way

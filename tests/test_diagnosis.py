@@ -40,8 +40,12 @@ def test_a_healthy_setup_gets_no_warning(mnist_subset: li.DataLoaders) -> None:
     assert format_findings([]) == "diagnosis: nothing looks wrong in the activations."
 
 
-def synthetic(std: np.ndarray, near: np.ndarray | None = None, maxv: float | None = None,
-              rectified: bool = True) -> Telemetry:  # fmt: skip
+def synthetic(
+    std: np.ndarray,
+    near: np.ndarray | None = None,
+    maxv: float | None = None,
+    rectified: bool = True,
+) -> Telemetry:
     """Telemetry whose layers have the given std per step (S, L) and near-zero share."""
     steps, layers = std.shape
     counts = np.full((steps, layers), 1000.0)

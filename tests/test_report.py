@@ -13,9 +13,14 @@ from lookinside.report import render_run_report, write_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="module")
@@ -95,8 +100,16 @@ def test_text_from_the_run_is_escaped(tmp_path: Path) -> None:
     evil = "<script>alert(1)</script>"
     (run / "config.json").write_text(json.dumps({"name": evil, "lr": 0.1}))
     (run / "metrics.csv").write_text("epoch,train_loss\n0,0.5\n")
-    finding = {"kind": "x", "layer": evil, "steps": [0, 1], "severity": "warning", "message": evil,
-               "evidence": {}, "advice": evil, "plot": evil}  # fmt: skip
+    finding = {
+        "kind": "x",
+        "layer": evil,
+        "steps": [0, 1],
+        "severity": "warning",
+        "message": evil,
+        "evidence": {},
+        "advice": evil,
+        "plot": evil,
+    }
     (run / "diagnosis.json").write_text(json.dumps({"findings": [finding]}))
     html = render_run_report(run)
     assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html

@@ -19,7 +19,10 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_grid_crossed_with_variants(tmp_path: Path) -> None:
-    study = load_study(write(tmp_path, """
+    study = load_study(
+        write(
+            tmp_path,
+            """
 seeds = [1, 2]
 [base]
 epochs = 2
@@ -31,7 +34,9 @@ lr = 0.1
 [[variants]]
 name = "b"
 arch = [4, 8]
-"""))  # fmt: skip
+""",
+        )
+    )
     assert list(study.variants) == [
         "a [norm=batch]",
         "a [norm=group]",

@@ -113,16 +113,20 @@ def test_gradient_and_parameter_statistics_equal_a_direct_computation() -> None:
 
 
 def test_histogram_ranges_follow_the_activation() -> None:
-    specs = layer_specs([
-        ("a", nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU())),
-        ("pool", nn.AdaptiveAvgPool2d(1)),
-        ("b", nn.Sequential(nn.Linear(2, 2), GeneralRelu(0.1, 0.4, 6.0))),
-        ("c", nn.Linear(2, 2)),
-    ])  # fmt: skip
+    specs = layer_specs(
+        [
+            ("a", nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU())),
+            ("pool", nn.AdaptiveAvgPool2d(1)),
+            ("b", nn.Sequential(nn.Linear(2, 2), GeneralRelu(0.1, 0.4, 6.0))),
+            ("c", nn.Linear(2, 2)),
+        ]
+    )
     assert [(s.lo, s.hi, s.floor, s.rectified) for s in specs] == [
-        (0.0, 10.0, 0.0, True), (0.0, 10.0, 0.0, True),
-        (-7.4, 6.6, pytest.approx(-0.4), True), (-7.0, 7.0, None, False),
-    ]  # fmt: skip
+        (0.0, 10.0, 0.0, True),
+        (0.0, 10.0, 0.0, True),
+        (-7.4, 6.6, pytest.approx(-0.4), True),
+        (-7.0, 7.0, None, False),
+    ]
     assert specs[2].maxv == 6.0
 
 

@@ -47,6 +47,7 @@ class TrainConfig:
                 self.subset is None or self.subset >= 1,
                 f"subset must be at least 1, not {self.subset}",
             ),
+            (self.clip is None or self.clip > 0, f"clip must be positive, not {self.clip}"),
             (
                 self.lr == "auto" or (isinstance(self.lr, float) and self.lr > 0),
                 f"lr must be a positive number or 'auto', not {self.lr!r}",

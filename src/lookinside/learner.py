@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from . import explain
 from .callback import Callback, Handler, callback_name, check_callback
 from .events import (
     CancelBatchException,
@@ -326,9 +327,17 @@ class Learner:
         self.pred = self.loss = None
         try:
             self._fire(Event.before_batch)
-            self.pred = self.model(*self.xb) if isinstance(self.xb, tuple) else self.model(self.xb)
+            try:
+                self.pred = (
+                    self.model(*self.xb) if isinstance(self.xb, tuple) else self.model(self.xb)
+                )
+            except RuntimeError as e:  # a shape mismatch, most often: say which layer
+                explain.reraise(e, explain.forward_error(self.model, self.xb, e))
             self._fire(Event.after_pred)
-            self.loss = self.loss_func(self.pred, self.yb)
+            try:
+                self.loss = self.loss_func(self.pred, self.yb)
+            except (IndexError, RuntimeError) as e:
+                explain.reraise(e, explain.loss_error(self.pred, self.yb, e))
             self._fire(Event.after_loss)
             if self.training:
                 self._fire(Event.before_backward)

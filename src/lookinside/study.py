@@ -131,6 +131,8 @@ def load_study(path: str | Path) -> Study:
         data = tomllib.loads(text)
     except FileNotFoundError:
         raise LookinsideError(f"study file {path} does not exist.") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise LookinsideError(f"study file {path} cannot be read ({e}).") from None
     except tomllib.TOMLDecodeError as e:
         raise LookinsideError(f"{path} is not valid TOML: {e}.") from None
     unknown = sorted(set(data) - STUDY_KEYS)
@@ -144,6 +146,10 @@ def load_study(path: str | Path) -> Study:
     variants = data.get("variants", [{"name": "base"}])
     if not isinstance(base, dict) or not isinstance(grid, dict) or not isinstance(variants, list):
         raise LookinsideError(f"{path}: [base] and [grid] must be tables, [[variants]] a list.")
+    if not variants or not all(isinstance(v, dict) for v in variants):
+        raise LookinsideError(
+            f"{_where(path, text, 'variants')}: variants must be a non-empty list of tables."
+        )
     _check_options(path, text, base, "base")
     for key, values in grid.items():
         if not isinstance(values, list) or not values:

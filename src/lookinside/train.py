@@ -241,6 +241,11 @@ def _fit(
         raise Interrupted(run_dir, saved_to) from None
     result = _write_outputs(learn, run_dir)
     result.stopped = guard.message
+    first = next((f for f in result.findings or [] if f.kind == "non_finite"), None)
+    if guard.message and first is not None:
+        result.stopped += (
+            f"; the first non-finite activations: layer {first.layer}, step {first.steps[0]}"
+        )
     return result
 
 
