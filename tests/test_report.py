@@ -136,3 +136,13 @@ def test_report_of_something_else_is_one_sentence(
 ) -> None:
     assert main(["report", str(tmp_path)]) == 2
     assert "is not a run directory" in capsys.readouterr().err
+
+
+def test_a_partial_epoch_row_renders(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    (run / "metrics.csv").write_text(
+        "epoch,train_loss,valid_loss,seconds\n0,0.5,0.4,1.0\n1,0.3,,0.5\n"
+    )
+    assert "<td>-</td>" in render_run_report(run)

@@ -107,7 +107,7 @@ def _metrics(directory: Path) -> str:
     if len(rows) < 2:
         return "<p>No epoch finished.</p>"
     header, body = rows[0], rows[1:]
-    return _table(header, [[int(r[0]), *(float(v) for v in r[1:])] for r in body])
+    return _table(header, [[int(r[0]), *(float(v) if v else "-" for v in r[1:])] for r in body])
 
 
 def render_run_report(run_dir: str | Path) -> str:
