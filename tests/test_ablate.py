@@ -119,3 +119,14 @@ def test_summary_statistics_equal_a_direct_computation() -> None:
     assert b.acc_mean == pytest.approx(0.94) and not b.within_noise_of_best  # b is the best
     assert a.within_noise_of_best  # 0.0133 below b, spread sqrt(0.036² + 0.01²)
     assert c.failed == 1 and c.findings == {"dead_activations": 2} and not c.within_noise_of_best
+
+
+def test_jobs_run_in_parallel_processes_with_the_same_results(
+    study_file: Path, tmp_path: Path
+) -> None:
+    study = load_study(study_file)
+    study.variants = {"only": study.variants["norm=none, act=relu"]}
+    serial = run_study(study, tmp_path / "serial", log=lambda _: None)
+    parallel = run_study(study, tmp_path / "parallel", jobs=2, log=lambda _: None)
+    assert [r.valid_accuracy for r in parallel] == [r.valid_accuracy for r in serial]
+    assert all(r.status == "done" for r in parallel)
