@@ -375,7 +375,10 @@ def test_describe_loop_lists_callbacks_at_their_events(capsys: pytest.CaptureFix
     assert capsys.readouterr().out.strip() == text
     lines = dict(line.strip().split(": ", 1) for line in text.splitlines())
     assert lines["after_step"] == "LambdaCallback(after_step=print)"
-    assert lines["before_fit"] == "TrainEval, DeviceCallback, AvgStats, Recorder, ProgressBar"
+    assert (
+        lines["before_fit"]
+        == "TrainEval, DeviceCallback, Distributed, AvgStats, Recorder, ProgressBar"
+    )
     assert lines["after_cancel_fit"] == "-"
 
 

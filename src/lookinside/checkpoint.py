@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from .callback import Callback, callback_name
+from .distributed import unwrap
 from .errors import LookinsideError
 from .files import atomic_write_bytes
 from .rng import RngState
@@ -51,7 +52,7 @@ def checkpoint_state(
         "epochs_done": epochs_done,
         "train_iter": learn.train_iter,
         "lr": learn.lr,
-        "model": learn.model.state_dict(),
+        "model": unwrap(learn.model).state_dict(),
         "opt": learn.opt.state_dict() if learn.opt is not None else None,
         "rng": RngState.capture().to_dict(),
         "callbacks": callbacks,

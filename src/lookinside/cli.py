@@ -113,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """`lookinside train`: run, print one row per epoch, then the accuracy and the run dir."""
+    from .distributed import teardown, world
     from .train import Interrupted, resume, train
 
     try:
@@ -121,6 +122,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         sys.stderr.write(f"lookinside train: interrupted; checkpoint: {stop.checkpoint}.\n")
         sys.stderr.write(f"Resume with: lookinside train --resume {stop.run_dir}\n")
         return EXIT_INTERRUPTED
+    finally:
+        rank = world()[0]
+        teardown()
+    if rank != 0:  # under torchrun only rank 0 reports
+        return 0
     if result.findings is not None:
         print(format_findings(result.findings))
     if result.stopped:

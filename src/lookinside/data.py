@@ -26,6 +26,7 @@ class TensorLoader:
         shuffle: bool = False,
         drop_last: bool = False,
         generator: torch.Generator | None = None,
+        shard: tuple[int, int] = (0, 1),
     ) -> None:
         if not tensors:
             raise ValueError("TensorLoader needs at least one tensor.")
@@ -39,7 +40,9 @@ class TensorLoader:
             raise LookinsideError(f"the batch size must be at least 1, not {bs}.")
         self.tensors, self.bs, self.shuffle = tensors, bs, shuffle
         self.drop_last, self.generator = drop_last, generator
-        self.n = n
+        self.rank, self.world = shard
+        self.n = n  # items in the whole dataset
+        self.n_local = len(range(self.rank, n, self.world))  # items this rank sees
 
     @property
     def device(self) -> torch.device:
@@ -47,18 +50,29 @@ class TensorLoader:
         return self.tensors[0].device
 
     def __len__(self) -> int:
-        return self.n // self.bs if self.drop_last else -(-self.n // self.bs)
+        return self.n_local // self.bs if self.drop_last else -(-self.n_local // self.bs)
 
     def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
         stop = len(self) * self.bs
-        if self.shuffle:
-            perm = torch.randperm(self.n, device=self.device, generator=self.generator)
-            for i in range(0, stop, self.bs):
-                idx = perm[i : i + self.bs]
-                yield tuple(t[idx] for t in self.tensors)
-        else:
+        order = self._order()
+        if order is None:  # in order, one process: plain slices (views)
             for i in range(0, stop, self.bs):
                 yield tuple(t[i : i + self.bs] for t in self.tensors)
+            return
+        for i in range(0, stop, self.bs):
+            idx = order[i : i + self.bs]
+            yield tuple(t[idx] for t in self.tensors)
+
+    def _order(self) -> Tensor | None:
+        """This rank's item indices for the epoch: every `world`-th of one shared permutation
+        (every rank draws the same one from the same seed), or None for plain slicing."""
+        if self.shuffle:
+            perm = torch.randperm(self.n, device=self.device, generator=self.generator)
+        elif self.world > 1:
+            perm = torch.arange(self.n, device=self.device)
+        else:
+            return None
+        return perm[self.rank :: self.world] if self.world > 1 else perm
 
     def __repr__(self) -> str:
         return f"TensorLoader(n={self.n}, bs={self.bs}, shuffle={self.shuffle}, {self.device})"
@@ -91,13 +105,19 @@ class DataLoaders:
         """Device-resident loaders: the tensors are moved to `device` once, here.
 
         The training loader shuffles every epoch; the validation one goes in order, with
-        batches of `valid_bs` (default 2 × `bs`: no gradients to keep).
+        batches of `valid_bs` (default 2 × `bs`: no gradients to keep). Under
+        `torch.distributed`, each rank gets its shard of both (`bs` is per rank).
         """
+        from .distributed import world
+
         dev = torch.device(device) if device is not None else x_train.device
-        train = TensorLoader(x_train.to(dev), y_train.to(dev), bs=bs, shuffle=True)
+        shard = world()
+        train = TensorLoader(x_train.to(dev), y_train.to(dev), bs=bs, shuffle=True, shard=shard)
         valid = None
         if x_valid is not None and y_valid is not None:
-            valid = TensorLoader(x_valid.to(dev), y_valid.to(dev), bs=valid_bs or 2 * bs)
+            valid = TensorLoader(
+                x_valid.to(dev), y_valid.to(dev), bs=valid_bs or 2 * bs, shard=shard
+            )
         return cls(train, valid, device=dev)
 
     def __repr__(self) -> str:

@@ -49,7 +49,7 @@ class Learner:
         opt_func: `opt_func(params, lr=lr)` builds the optimizer (any `torch.optim` class).
         cbs: callbacks (instances, or classes to instantiate) for every fit.
         metrics: `metric(pred, yb) -> Tensor` functions averaged over validation batches.
-        default_cbs: add TrainEval, DeviceCallback, AvgStats, Recorder and ProgressBar.
+        default_cbs: add TrainEval, DeviceCallback, Distributed, AvgStats, Recorder, ProgressBar.
     """
 
     def __init__(

@@ -37,6 +37,7 @@ from .config import TrainConfig
 from .data import DataLoaders
 from .datasets import load_mnist
 from .diagnosis import Finding, diagnose
+from .distributed import setup_from_env, world
 from .errors import LookinsideError
 from .files import atomic_write_bytes, write_json
 from .functional import accuracy
@@ -161,14 +162,20 @@ def train(config: TrainConfig, verbose: bool = True, cbs: Sequence[Callback] = (
     """Run `config` and return its result; the run directory is written as training goes.
 
     `verbose=False` silences the per-epoch rows (a study prints one line per run instead);
-    `cbs` are added to the run's callbacks. Raises `Interrupted` on Ctrl-C or SIGTERM.
+    `cbs` are added to the run's callbacks. Raises `Interrupted` on Ctrl-C or SIGTERM. Under
+    `torchrun`, every rank trains and only rank 0 writes the run directory.
     """
+    setup_from_env()
+    if config.lr == "auto" and world()[1] > 1:
+        raise LookinsideError("--lr auto needs a single process: run lookinside lr-find first.")
     if config.bs > (config.subset or _n_train(config)):
         n = config.subset or _n_train(config)
         raise LookinsideError(
             f"batch size {config.bs} is larger than the training set ({n} images)."
         )
     learn = build_learner(config)
+    if world()[0] != 0:  # another rank: trains, writes nothing
+        return _fit(learn, config, Path(config.out or "."), False, cbs, start_epoch=0, state=None)
     run_dir = new_run_dir(config.out)
     write_json(run_dir / "config.json", config.to_dict())
     if config.lr == "auto":
@@ -184,6 +191,7 @@ def resume(run_dir: str | Path, verbose: bool = True, cbs: Sequence[Callback] = 
 
     A run stopped before its first epoch ended has no checkpoint: it starts again.
     """
+    setup_from_env()
     run_dir = Path(run_dir)
     config_path = run_dir / "config.json"
     if not config_path.is_file():
@@ -213,13 +221,16 @@ def _fit(
     state: dict[str, Any] | None,
 ) -> TrainResult:
     """The training itself, fresh or resumed, and everything written after it."""
+    writer = world()[0] == 0  # under torch.distributed, only rank 0 writes and prints
     progress = learn.find_cb(ProgressBar)
     if progress is not None:
-        progress.rows = verbose
+        progress.rows = verbose and writer
     checkpoint = Checkpoint(run_dir / "checkpoints")
     guard = TerminateOnNonFinite()
-    run_cbs: list[Callback] = [CSVLogger(run_dir / "metrics.csv"), checkpoint, guard, *cbs]
-    if config.telemetry:
+    run_cbs: list[Callback] = [guard, *cbs]
+    if writer:
+        run_cbs += [CSVLogger(run_dir / "metrics.csv"), checkpoint]
+    if config.telemetry and writer:
         run_cbs.append(ActivationStats())
     if config.clip is not None:
         run_cbs.append(GradientClip(config.clip))
@@ -236,9 +247,14 @@ def _fit(
         else:
             learn.fit(config.epochs, start_epoch=start_epoch)
     except KeyboardInterrupt:
+        if not writer:
+            raise
         saved_to = checkpoint.save_now(learn)
         _write_outputs(learn, run_dir)
         raise Interrupted(run_dir, saved_to) from None
+    if not writer:
+        stats = learn.find_cb(AvgStats)
+        return TrainResult(run_dir, learn, stats.history if stats is not None else [])
     result = _write_outputs(learn, run_dir)
     result.stopped = guard.message
     first = next((f for f in result.findings or [] if f.kind == "non_finite"), None)

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .distributed import unwrap
 from .hooks import Hook
 from .nn import GeneralRelu, Lambda
 from .telemetry import LayerSpec, Telemetry
@@ -126,6 +127,7 @@ class Watcher:
     ) -> None:
         if every < 1 or max_steps < 2 or chunk < 1:
             raise ValueError("every and chunk must be at least 1, max_steps at least 2.")
+        model = unwrap(model)  # watch the module inside a DistributedDataParallel
         names = {id(m): n for n, m in model.named_modules()}
         named = [
             m if isinstance(m, tuple) else (names.get(id(m), type(m).__name__), m)

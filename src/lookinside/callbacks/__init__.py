@@ -8,6 +8,7 @@ from .avg_stats import AvgStats, EpochStats
 from .batch_transform import BatchTransform, view_tfm
 from .csv_logger import CSVLogger
 from .device import DeviceCallback, default_device, to_device
+from .mixed_precision import MixedPrecision
 from .param_scheduler import ParamScheduler
 from .progress import ProgressBar
 from .recorder import Recorder
@@ -16,8 +17,11 @@ from .train_eval import TrainEval
 
 
 def default_callbacks() -> list[Callback]:
-    """TrainEval, DeviceCallback, AvgStats, Recorder and ProgressBar, fresh instances."""
-    return [TrainEval(), DeviceCallback(), AvgStats(), Recorder(), ProgressBar()]
+    """TrainEval, DeviceCallback, Distributed (a no-op in one process), AvgStats, Recorder and
+    ProgressBar, fresh instances."""
+    from ..distributed import Distributed
+
+    return [TrainEval(), DeviceCallback(), Distributed(), AvgStats(), Recorder(), ProgressBar()]
 
 
 __all__ = [
@@ -27,6 +31,7 @@ __all__ = [
     "CSVLogger",
     "DeviceCallback",
     "EpochStats",
+    "MixedPrecision",
     "ParamScheduler",
     "ProgressBar",
     "Recorder",

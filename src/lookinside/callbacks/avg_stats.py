@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ import torch
 from torch import Tensor
 
 from ..callback import Callback, snake_name
+from ..distributed import sum_over_ranks
 
 if TYPE_CHECKING:
     from ..learner import Learner
@@ -68,10 +70,10 @@ class _PhaseSums:
             self.sums.add_(batch, alpha=n)
         self.count += n
 
-    def means(self, k: int) -> Tensor:
-        if self.sums is None or self.count == 0:
-            return torch.full((k,), float("nan"))
-        return self.sums / self.count
+    def totals(self, k: int, device: torch.device) -> Tensor:
+        """(k sums, count) as one vector: what the ranks add up under torch.distributed."""
+        sums = self.sums if self.sums is not None else torch.zeros(k, device=device)
+        return torch.cat([sums.to(device), torch.tensor([float(self.count)], device=device)])
 
 
 class AvgStats(Callback):
@@ -121,14 +123,20 @@ class AvgStats(Callback):
         names = [metric_name(m) for m in learn.metrics]
         train_names = ["train_loss"] + ([f"train_{n}" for n in names] if self.train_metrics else [])
         valid_names = ["valid_loss"] + [f"valid_{n}" for n in names]
-        train = self._train.means(len(train_names))
-        parts = [train]
-        if self._valid.count:
-            parts.append(self._valid.means(len(valid_names)).to(train.device))
+        sums = self._train.sums if self._train.sums is not None else self._valid.sums
+        device = sums.device if sums is not None else torch.device("cpu")
+        k = len(train_names)
+        packed = torch.cat(
+            [self._train.totals(k, device), self._valid.totals(len(valid_names), device)]
+        )
+        numbers = sum_over_ranks(packed).tolist()  # the one host transfer of the epoch
+        train_n, valid_n = numbers[k], numbers[-1]
+        means = [x / train_n if train_n else math.nan for x in numbers[:k]]
+        if valid_n:
+            means += [x / valid_n for x in numbers[k + 1 : -1]]
         else:
             valid_names = []
-        numbers = torch.cat(parts).tolist()  # the one host transfer of the epoch
-        values = dict(zip(train_names + valid_names, numbers, strict=True))
+        values = dict(zip(train_names + valid_names, means, strict=True))
         self.history.append(EpochStats(learn.epoch, time.perf_counter() - self._start, values))
         self._train = None
 

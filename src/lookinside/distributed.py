@@ -1,0 +1,81 @@
+"""Several processes through `torch.distributed`: `torchrun --nproc_per_node N -m lookinside train`.
+
+Each process (rank) trains on its shard of every epoch; gradients are averaged by
+`DistributedDataParallel`; the epoch's losses and metrics are summed over the ranks; only rank
+0 writes files and prints. On CUDA each rank takes the GPU of its `LOCAL_RANK` (backend nccl);
+on the CPU the backend is gloo.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+
+from .callback import Callback
+
+if TYPE_CHECKING:
+    from .learner import Learner
+
+
+def world() -> tuple[int, int]:
+    """(rank, number of processes); (0, 1) outside a process group."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def setup_from_env() -> None:
+    """Join the process group that `torchrun` describes in the environment (once), if any."""
+    if (
+        int(os.environ.get("WORLD_SIZE", "1")) <= 1
+        or not dist.is_available()
+        or dist.is_initialized()
+    ):
+        return
+    if torch.cuda.is_available():
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group("nccl")
+    else:
+        dist.init_process_group("gloo")
+
+
+def teardown() -> None:
+    """Leave the process group, if this process joined one."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def sum_over_ranks(t: Tensor) -> Tensor:
+    """`t` summed over every rank (in place); `t` itself with a single process."""
+    if world()[1] > 1:
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The module inside a `DistributedDataParallel` wrapper (or the model itself)."""
+    inner = getattr(model, "module", None)
+    return (
+        inner
+        if isinstance(model, nn.parallel.DistributedDataParallel) and inner is not None
+        else model
+    )
+
+
+class Distributed(Callback):
+    """Wraps the model in `DistributedDataParallel` for the fit when there are several ranks."""
+
+    order = -8  # after DeviceCallback has put the model on its device
+
+    def before_fit(self, learn: Learner) -> None:
+        if world()[1] > 1 and not isinstance(learn.model, nn.parallel.DistributedDataParallel):
+            device = next(learn.model.parameters()).device
+            ids = [device.index] if device.type == "cuda" else None
+            learn.model = nn.parallel.DistributedDataParallel(learn.model, device_ids=ids)
+
+    def after_fit(self, learn: Learner) -> None:
+        learn.model = unwrap(learn.model)

@@ -1,0 +1,65 @@
+"""Several processes with torch.distributed (gloo on the CPU), and bf16 autocast."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import lookinside as li
+from lookinside.cli import main
+
+from .conftest import tiny_dls, tiny_model
+
+
+def metrics(run_dir: Path) -> list[dict[str, float]]:
+    with (run_dir / "metrics.csv").open() as f:
+        return [{k: float(v) for k, v in r.items() if k != "seconds"} for r in csv.DictReader(f)]
+
+
+def test_two_gloo_processes_match_one_process_with_the_same_global_batch(
+    small_mnist: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    common = ["--data", str(small_mnist), "--epochs", "2", "--arch", "4,8", "--device", "cpu"]
+    ddp = tmp_path / "ddp"
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         "-m", "lookinside", "train", *common, "--bs", "16", "--out", str(ddp)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("run directory:") == 1  # only rank 0 prints
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ddp"]  # and only rank 0 writes
+    single = tmp_path / "single"
+    assert main(["train", *common, "--bs", "32", "--out", str(single)]) == 0
+    for a, b in zip(metrics(ddp), metrics(single), strict=True):
+        assert a == pytest.approx(b, rel=1e-4, abs=1e-6)
+    assert (ddp / "checkpoints").is_dir() and (ddp / "report.html").exists()
+
+
+def test_shards_split_every_epoch_between_ranks() -> None:
+    x = torch.arange(10)
+    torch.manual_seed(0)
+    a = torch.cat([xb for (xb,) in li.TensorLoader(x, bs=2, shuffle=True, shard=(0, 2))])
+    torch.manual_seed(0)
+    b = torch.cat([xb for (xb,) in li.TensorLoader(x, bs=2, shuffle=True, shard=(1, 2))])
+    assert len(a) == len(b) == 5 and sorted([*a.tolist(), *b.tolist()]) == list(range(10))
+    assert len(li.TensorLoader(torch.arange(11), bs=2, shard=(1, 2))) == 3  # 5 items: 2 + 2 + 1
+
+
+def test_bf16_autocast_trains_on_the_cpu() -> None:
+    dtypes: list[torch.dtype] = []
+    probe = li.LambdaCallback(after_pred=lambda learn: dtypes.append(learn.pred.dtype))
+    learn = li.Learner(tiny_model(), tiny_dls(), lr=0.5, cbs=[li.MixedPrecision(), probe])
+    learn.progress_bar.rows = False
+    before = [p.detach().clone() for p in learn.model.parameters()]
+    learn.fit(2)
+    assert set(dtypes) == {torch.bfloat16}
+    assert all(p.dtype == torch.float32 for p in learn.model.parameters())
+    assert not all(torch.equal(a, b) for a, b in zip(before, learn.model.parameters(), strict=True))
+    assert torch.isfinite(torch.tensor(learn.recorder.losses)).all()
+    assert not torch.is_autocast_enabled("cpu")
