@@ -130,3 +130,26 @@ def test_jobs_run_in_parallel_processes_with_the_same_results(
     parallel = run_study(study, tmp_path / "parallel", jobs=2, log=lambda _: None)
     assert [r.valid_accuracy for r in parallel] == [r.valid_accuracy for r in serial]
     assert all(r.status == "done" for r in parallel)
+
+
+def test_a_diverging_run_is_recorded_not_fatal(study_file: Path, tmp_path: Path) -> None:
+    study = load_study(study_file)
+    options = {
+        **study.variants["norm=none, act=relu"],
+        "lr": 1e9,
+        "bs": 16,
+        "arch": [8, 16, 32, 32],
+    }
+    study.variants = {"diverges": options}  # stopped mid-epoch by the non-finite guard
+    study.seeds = [0]
+    (result,) = run_study(study, tmp_path / "s", log=lambda _: None)
+    assert result.status == "done" and math.isnan(result.valid_accuracy)
+
+
+def test_interrupted_crosses_process_boundaries() -> None:
+    import pickle
+
+    from lookinside.train import Interrupted
+
+    again = pickle.loads(pickle.dumps(Interrupted(Path("a"), Path("a/b.pt"))))
+    assert again.run_dir == Path("a") and again.checkpoint == Path("a/b.pt")

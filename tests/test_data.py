@@ -68,3 +68,21 @@ def test_any_iterable_of_batches_works_including_torch_dataloader() -> None:
     assert learn.dls.device is None
     assert learn.avg_stats.last.values["valid_accuracy"] >= 0  # type: ignore[union-attr]
     assert learn.train_iter == 3
+
+
+def test_loaders_without_a_length_train_and_find_an_lr() -> None:
+    from torch.utils.data import DataLoader, IterableDataset
+
+    class Stream(IterableDataset):  # type: ignore[type-arg]
+        def __iter__(self):  # type: ignore[no-untyped-def]
+            g = torch.Generator().manual_seed(0)
+            for _ in range(40):
+                yield torch.randn(5, generator=g), torch.randint(0, 3, (), generator=g)
+
+    dl = DataLoader(Stream(), batch_size=4)
+    assert li.data.len_or_none(dl) is None
+    learn = li.Learner(torch.nn.Linear(5, 3), li.DataLoaders(dl, dl))
+    learn.progress_bar.rows = False
+    learn.fit(2)
+    assert learn.train_iter == 20
+    assert len(learn.lr_find(num_it=15).lrs) > 2

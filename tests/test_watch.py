@@ -166,3 +166,11 @@ def test_notebook_representations() -> None:
     assert "1 recorded steps" in html and html.count("<tr>") == 4
     finding = li.Finding("dead_activations", "0", (0, 1), "warning", "a <b> message", {}, "advice")
     assert "a &lt;b&gt; message" in finding._repr_html_()
+
+
+def test_evaluation_forwards_do_not_touch_the_last_training_step() -> None:
+    model = relu_net()
+    with li.watch(model) as w:
+        model.train()(torch.randn(16, 6))
+        model.eval()(torch.randn(16, 6) * 100)  # validation data of another scale
+    assert w.telemetry[1].std[0] < 10

@@ -53,16 +53,16 @@ def execute(run: Run, run_dir: Path) -> RunResult:
         shutil.rmtree(run_dir)  # an interrupted run: start it again
     try:
         result = train(run.config(run_dir), verbose=False)
-        last = result.history[-1].values
+        last = result.history[-1].values if result.history else {}
         outcome = RunResult(
             run.variant,
             run.seed,
             str(run_dir),
             "done",
-            last["valid_accuracy"],
-            last["valid_loss"],
-            last["train_loss"],
-            statistics.mean(h.seconds for h in result.history),
+            last.get("valid_accuracy", math.nan),
+            last.get("valid_loss", math.nan),
+            last.get("train_loss", math.nan),
+            statistics.mean(h.seconds for h in result.history) if result.history else math.nan,
             sum(p.numel() for p in result.learn.model.parameters()),
             sorted({f.kind for f in result.findings or []}),
         )

@@ -21,6 +21,7 @@ from .diagnosis import format_findings
 from .errors import LookinsideError
 from .models import INITS
 from .nn.layers import ACTIVATIONS
+from .train import Interrupted
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -217,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LookinsideError as e:
         sys.stderr.write(f"lookinside {args.command}: {e}\n")
         return EXIT_USAGE
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Interrupted):
         sys.stderr.write(f"lookinside {args.command}: interrupted.\n")
         return EXIT_INTERRUPTED
 

@@ -11,6 +11,15 @@ from torch import Tensor
 from .errors import LookinsideError
 
 
+def len_or_none(batches: Any) -> int | None:
+    """The number of batches, or None for a loader without a length (an iterable dataset's
+    DataLoader has `__len__` but raises TypeError)."""
+    try:
+        return len(batches)
+    except TypeError:
+        return None
+
+
 class TensorLoader:
     """Batches sliced from tensors that live on the device: no copies from the host, no workers.
 

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from . import explain
 from .callback import Callback, Handler, callback_name, check_callback
+from .data import len_or_none
 from .events import (
     CancelBatchException,
     CancelEpochException,
@@ -296,7 +297,7 @@ class Learner:
 
     def _train(self) -> None:
         self.training = True
-        self.n_iter = _len_or_none(self.dls.train)
+        self.n_iter = len_or_none(self.dls.train)
         try:
             self._fire(Event.before_train)
             self._all_batches(self.dls.train)
@@ -309,7 +310,7 @@ class Learner:
         if self.dls.valid is None:
             return
         self.training = False
-        self.n_iter = _len_or_none(self.dls.valid)
+        self.n_iter = len_or_none(self.dls.valid)
         try:
             self._fire(Event.before_validate)
             with torch.no_grad():
@@ -355,10 +356,3 @@ class Learner:
     def __repr__(self) -> str:
         cbs = ", ".join(type(cb).__name__ for cb in self.cbs)
         return f"Learner({type(self.model).__name__}, cbs=[{cbs}])"
-
-
-def _len_or_none(batches: Any) -> int | None:
-    try:
-        return len(batches)
-    except TypeError:
-        return None

@@ -11,11 +11,13 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass, field
+from html import escape
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .callback import Callback
+from .data import len_or_none
 from .errors import LookinsideError
 from .events import CancelFitException, CancelValidateException
 from .rng import RngState
@@ -88,7 +90,8 @@ class LRFindResult:
         return fig
 
     def _repr_html_(self) -> str:
-        return f"<p>lr_find: suggestion <b>{self.suggestion:.3g}</b> ({self.rule})</p>"
+        shown = "none" if self.suggestion is None else f"{self.suggestion:.3g}"
+        return f"<p>lr_find: suggestion <b>{shown}</b> ({escape(self.rule)})</p>"
 
 
 class LRFinder(Callback):
@@ -191,7 +194,7 @@ def lr_find(
     generator_state = generator.get_state() if generator is not None else None
     finder = LRFinder(start_lr, end_lr, num_it, stop_factor, beta)
     try:
-        n_batches = len(learn.dls.train) if hasattr(learn.dls.train, "__len__") else num_it
+        n_batches = len_or_none(learn.dls.train) or num_it
         with learn.sidelined_cbs([cb for cb in learn.cbs if not cb.during_lr_find]):
             learn.fit(math.ceil(num_it / max(n_batches, 1)), cbs=[finder])
     finally:

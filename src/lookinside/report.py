@@ -90,9 +90,10 @@ def _findings(directory: Path) -> list[str]:
     out = []
     for f in findings:
         link = f'<a href="#plot-{escape(f["plot"])}">see the plot</a>' if f.get("plot") else ""
+        steps = escape("-".join(str(s) for s in f["steps"]))
         out.append(
             f'<div class="finding {escape(f["severity"])}"><b>{escape(f["severity"])}</b>: '
-            f"{escape(f['message'])} (steps {f['steps'][0]}-{f['steps'][1]}). {link}<br>"
+            f"{escape(f['message'])} (steps {steps}). {link}<br>"
             f"Try: {escape(f['advice'])}</div>"
         )
     return out

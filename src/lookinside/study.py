@@ -169,6 +169,14 @@ def load_study(path: str | Path) -> Study:
             if name in named:
                 raise LookinsideError(f"{path}: two variants are named {name!r}.")
             named[name] = {**base, **overrides, **dict(zip(grid, combo, strict=True))}
+    slugs: dict[str, str] = {}
+    for name in named:
+        slug = Run(name, 0, {}).slug
+        if slug in slugs:
+            raise LookinsideError(
+                f"{path}: variants {slugs[slug]!r} and {name!r} would share a directory."
+            )
+        slugs[slug] = name
     study = Study(str(data.get("name", path.stem)), seeds, named)
     for run in study.runs():
         try:

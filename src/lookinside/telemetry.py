@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -181,7 +182,7 @@ class Telemetry:
             with np.load(Path(path), allow_pickle=False) as z:
                 d = {k: z[k] for k in z.files}
             return cls.from_arrays(d)
-        except (OSError, ValueError, KeyError) as e:
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as e:
             raise LookinsideError(f"{path} is not a telemetry file ({e}).") from None
 
     @classmethod

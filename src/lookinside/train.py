@@ -34,7 +34,7 @@ from .callbacks import (
 from .callbacks.guards import GradientClip, TerminateOnNonFinite
 from .checkpoint import Checkpoint, apply_checkpoint, epoch_checkpoints, load_checkpoint
 from .config import TrainConfig
-from .data import DataLoaders
+from .data import DataLoaders, len_or_none
 from .datasets import load_mnist
 from .diagnosis import Finding, diagnose
 from .distributed import setup_from_env, world
@@ -157,6 +157,9 @@ class Interrupted(Exception):  # noqa: N818 (not an error: the user stopped the 
         super().__init__(f"interrupted; checkpoint {checkpoint}")
         self.run_dir, self.checkpoint = run_dir, checkpoint
 
+    def __reduce__(self) -> tuple[type[Interrupted], tuple[Path, Path]]:
+        return (Interrupted, (self.run_dir, self.checkpoint))  # crosses process boundaries
+
 
 def train(config: TrainConfig, verbose: bool = True, cbs: Sequence[Callback] = ()) -> TrainResult:
     """Run `config` and return its result; the run directory is written as training goes.
@@ -196,7 +199,10 @@ def resume(run_dir: str | Path, verbose: bool = True, cbs: Sequence[Callback] = 
     config_path = run_dir / "config.json"
     if not config_path.is_file():
         raise LookinsideError(f"{run_dir} is not a run directory (it has no config.json).")
-    values = json.loads(config_path.read_text())
+    try:
+        values = json.loads(config_path.read_text())
+    except (OSError, ValueError) as e:
+        raise LookinsideError(f"{config_path} cannot be read ({e}).") from None
     config = TrainConfig.from_dict({**values, "out": str(run_dir)})
     checkpoints = epoch_checkpoints(run_dir / "checkpoints")
     learn = build_learner(config)
@@ -207,6 +213,7 @@ def resume(run_dir: str | Path, verbose: bool = True, cbs: Sequence[Callback] = 
     state = load_checkpoint(checkpoints[-1])
     if state["epochs_done"] >= config.epochs:
         raise LookinsideError(f"{run_dir} has finished its {config.epochs} epoch(s) already.")
+    learn.model.to(learn.dls.device)  # so that the optimizer's loaded state lands there too
     apply_checkpoint(learn, state)
     return _fit(learn, config, run_dir, verbose, cbs, start_epoch=state["epochs_done"], state=state)
 
@@ -226,7 +233,7 @@ def _fit(
     if progress is not None:
         progress.rows = verbose and writer
     checkpoint = Checkpoint(run_dir / "checkpoints")
-    guard = TerminateOnNonFinite()
+    guard = TerminateOnNonFinite(every=max(len_or_none(learn.dls.train) or 1, 1))  # once an epoch
     run_cbs: list[Callback] = [guard, *cbs]
     if writer:
         run_cbs += [CSVLogger(run_dir / "metrics.csv"), checkpoint]

@@ -166,9 +166,9 @@ class Watcher:
 
     # ------------------------------------------------------------------ recording
     def _before_forward(self, module: nn.Module, args: Any) -> None:
-        if not module.training:
+        self._commit()  # the previous step is over, whatever this forward is
+        if not module.training:  # an evaluation forward: not a step, not recorded
             return
-        self._commit()
         self._recording = self._step % self.every == 0
         self._step += 1
 
@@ -245,7 +245,7 @@ class Watcher:
             host = torch.empty(filled.shape, pin_memory=True)
             host.copy_(filled, non_blocking=True)
             event = torch.cuda.Event()  # type: ignore[no-untyped-call]
-            event.record()
+            event.record(torch.cuda.current_stream(filled.device))
             self._inflight.append((host, event, self._pending_meta))
             self._buf = None  # the copy reads the old buffer: allocate another
         else:

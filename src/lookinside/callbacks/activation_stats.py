@@ -41,18 +41,23 @@ class ActivationStats(Callback):
         self._telemetry: Telemetry | None = None
         self._prior: Telemetry | None = None  # the record of the epochs before a resume
         self._resumed: Telemetry | None = None
+        self._resumed_every = 0
 
     def before_fit(self, learn: Learner) -> None:
         self._telemetry = None
         self._prior, self._resumed = self._resumed, None
         options = {"first_step": learn.train_iter, **self.options}
+        if self._resumed_every:  # keep the recording rate the record had thinned down to
+            options["every"], self._resumed_every = self._resumed_every, 0
         self._watcher = Watcher(learn.model, self.modules, **options)
 
     def after_fit(self, learn: Learner) -> None:
         if self._watcher is not None:
-            self._telemetry = self._joined(self._watcher.telemetry)
-            self._watcher.remove()
-            self._watcher = None
+            try:
+                self._telemetry = self._joined(self._watcher.telemetry)
+            finally:
+                self._watcher.remove()
+                self._watcher = None
 
     def _joined(self, telemetry: Telemetry) -> Telemetry:
         return self._prior.then(telemetry) if self._prior is not None else telemetry
@@ -61,6 +66,8 @@ class ActivationStats(Callback):
         """The record so far, as tensors and plain data (for checkpoints)."""
         arrays = self.telemetry.arrays()
         names = {k: [str(x) for x in arrays.pop(k)] for k in ("names", "labels")}
+        every = self._watcher.every if self._watcher is not None else self.options.get("every", 1)
+        names["watch_every"] = every  # type: ignore[assignment]
         return {
             **{k: torch.from_numpy(np.array(v)) for k, v in arrays.items()},
             **names,
@@ -68,6 +75,8 @@ class ActivationStats(Callback):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue from a checkpoint: the next fit's record follows this one."""
+        state = dict(state)
+        self._resumed_every = int(state.pop("watch_every", 0))
         arrays = {k: (np.array(v) if isinstance(v, list) else v.numpy()) for k, v in state.items()}
         self._resumed = Telemetry.from_arrays(arrays)
 

@@ -7,6 +7,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from html import escape
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -145,7 +146,7 @@ class AvgStats(Callback):
         if not self.history:
             return "<p>AvgStats: no epoch yet</p>"
         rows = [s.row() for s in self.history]
-        head = "".join(f"<th>{k}</th>" for k in rows[0])
+        head = "".join(f"<th>{escape(k)}</th>" for k in rows[0])
         body = "".join(
             "<tr>" + "".join(f"<td>{v:.4g}</td>" for v in r.values()) + "</tr>" for r in rows
         )

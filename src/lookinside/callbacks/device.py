@@ -23,8 +23,8 @@ def default_device() -> torch.device:
 
 def to_device(batch: Any, device: torch.device) -> Any:
     """Move a tensor, or tuples, lists and dicts of them, to `device` (no-op where it is)."""
-    if isinstance(batch, torch.Tensor):
-        return batch.to(device, non_blocking=True)
+    if isinstance(batch, torch.Tensor):  # asynchronous only towards a GPU, where it is safe
+        return batch.to(device, non_blocking=device.type == "cuda")
     if isinstance(batch, (tuple, list)):
         return type(batch)(to_device(b, device) for b in batch)
     if isinstance(batch, dict):

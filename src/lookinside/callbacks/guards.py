@@ -36,7 +36,7 @@ class TerminateOnNonFinite(Callback):
     def after_batch(self, learn: Learner) -> None:
         if not learn.training or learn.loss is None:
             return
-        step = torch.tensor(learn.train_iter - 1, device=learn.loss.device)  # TrainEval counted it
+        step = torch.full((), learn.train_iter - 1, device=learn.loss.device)  # no host copy
         bad = ~torch.isfinite(learn.loss.detach())
         if self._first_bad is None:
             self._first_bad = torch.full_like(step, -1)

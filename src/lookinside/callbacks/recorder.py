@@ -44,14 +44,13 @@ class Recorder(Callback):
         self._losses = DeviceLog()
         self._hypers: list[list[dict[str, float]]] = []  # per step, per group
         self._resumed: list[list[dict[str, float]]] = []
-        self._resumed_losses = torch.zeros(0)
+        self._resumed_losses = np.zeros(0, np.float32)  # a checkpoint's steps, for the next fit
+        self._prior_losses = np.zeros(0, np.float32)  # the resumed steps, kept on the host
 
     def before_fit(self, learn: Learner) -> None:
         self._losses = DeviceLog()
         self._hypers, self._resumed = self._resumed, []
-        for loss in self._resumed_losses:
-            self._losses.append(loss)
-        self._resumed_losses = torch.zeros(0)
+        self._prior_losses, self._resumed_losses = self._resumed_losses, np.zeros(0, np.float32)
 
     def state_dict(self) -> dict[str, Any]:
         """The steps so far, as plain data (for checkpoints)."""
@@ -59,7 +58,8 @@ class Recorder(Callback):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue from a checkpoint: the next fit starts with these steps."""
-        self._resumed_losses, self._resumed = state["losses"], list(state["hypers"])
+        self._resumed_losses = state["losses"].numpy().astype(np.float32)
+        self._resumed = list(state["hypers"])
 
     def after_batch(self, learn: Learner) -> None:
         if not learn.training or learn.loss is None or learn.opt is None:
@@ -70,7 +70,7 @@ class Recorder(Callback):
     @property
     def losses(self) -> np.ndarray:
         """Training loss per step, shape (steps,)."""
-        return self._losses.numpy()
+        return np.concatenate([self._prior_losses, self._losses.numpy()])
 
     @property
     def lrs(self) -> np.ndarray:

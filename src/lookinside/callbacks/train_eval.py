@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..callback import Callback
+from ..data import len_or_none
 
 if TYPE_CHECKING:
     from ..learner import Learner
@@ -21,7 +22,7 @@ class TrainEval(Callback):
     order = -20
 
     def before_fit(self, learn: Learner) -> None:
-        per_epoch = learn.dls.train.__len__() if hasattr(learn.dls.train, "__len__") else 0
+        per_epoch = len_or_none(learn.dls.train) or 0
         learn.train_iter = learn.start_epoch * per_epoch  # batches of the epochs already done
         learn.pct_train = learn.start_epoch / learn.n_epochs if learn.n_epochs else 0.0
 
