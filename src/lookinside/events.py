@@ -1,4 +1,13 @@
-"""The closed set of events the training loop fires, in the order one epoch fires them."""
+"""The closed set of events the training loop fires, in the order one epoch fires them.
+
+A cancellation is caught by the phase it names, so raise it from that phase or one inside it:
+`CancelBatchException` from the batch events, `CancelTrainException` from `before_train` or
+a training batch, `CancelEpochException` from anywhere in the epoch up to `after_validate`,
+`CancelFitException` from anywhere. Raised from the phase's own `after_*` event (which runs
+in a `finally`, after the catching `except`), it travels out to the next phase that catches
+it: `CancelFitException` from `after_epoch` still ends the fit cleanly, but a
+`CancelBatchException` from `after_batch` leaves `fit`.
+"""
 
 from __future__ import annotations
 

@@ -18,13 +18,15 @@ class RngState:
     numpy: Any
     torch_cpu: torch.Tensor
     torch_cuda: list[torch.Tensor]
+    torch_mps: torch.Tensor | None = None
 
     @classmethod
     def capture(cls) -> RngState:
         """The current state of every generator."""
         in_use = torch.cuda.is_available() and torch.cuda.is_initialized()  # type: ignore[no-untyped-call]
         cuda = torch.cuda.get_rng_state_all() if in_use else []
-        return cls(random.getstate(), np.random.get_state(), torch.get_rng_state(), cuda)
+        mps = torch.mps.get_rng_state() if torch.backends.mps.is_available() else None
+        return cls(random.getstate(), np.random.get_state(), torch.get_rng_state(), cuda, mps)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data that `torch.load(weights_only=True)` accepts (no NumPy objects)."""
@@ -32,14 +34,20 @@ class RngState:
         numpy_state = [str(name), torch.from_numpy(np.asarray(keys, dtype=np.int64)), int(pos),
                        int(has_gauss), float(gauss)]  # fmt: skip
         return {"python": self.python, "numpy": numpy_state, "torch_cpu": self.torch_cpu,
-                "torch_cuda": list(self.torch_cuda)}  # fmt: skip
+                "torch_cuda": list(self.torch_cuda), "torch_mps": self.torch_mps}  # fmt: skip
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RngState:
         """The inverse of `to_dict`."""
         name, keys, pos, has_gauss, gauss = d["numpy"]
         numpy_state = (name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss)
-        return cls(tuple(d["python"]), numpy_state, d["torch_cpu"], list(d["torch_cuda"]))
+        return cls(
+            tuple(d["python"]),
+            numpy_state,
+            d["torch_cpu"],
+            list(d["torch_cuda"]),
+            d.get("torch_mps"),
+        )
 
     def restore(self) -> None:
         """Put every generator back where `capture` found it."""
@@ -48,3 +56,5 @@ class RngState:
         torch.set_rng_state(self.torch_cpu)
         if self.torch_cuda:
             torch.cuda.set_rng_state_all(self.torch_cuda)
+        if self.torch_mps is not None and torch.backends.mps.is_available():
+            torch.mps.set_rng_state(self.torch_mps)
