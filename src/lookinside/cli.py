@@ -115,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_train(args: argparse.Namespace) -> int:
     """`lookinside train`: run, print one row per epoch, then the accuracy and the run dir."""
     from .distributed import teardown, world
-    from .train import Interrupted, resume, train
+    from .train import resume, train
 
     try:
         result = resume(args.resume) if args.resume else train(_config(args))
