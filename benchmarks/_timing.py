@@ -13,8 +13,8 @@ import torch
 import lookinside
 
 
-def add_common_args(parser: argparse.ArgumentParser) -> None:
-    """The flags every benchmark takes: --device, --threads, --bs, --repeats, --no-write."""
+def add_device_args(parser: argparse.ArgumentParser) -> None:
+    """--device and --threads."""
     parser.add_argument(
         "--device",
         choices=["auto", "cpu", "cuda"],
@@ -27,6 +27,11 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="torch.set_num_threads(N) (default: leave torch's choice)",
     )
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    """The flags every benchmark takes: --device, --threads, --bs, --repeats, --no-write."""
+    add_device_args(parser)
     parser.add_argument("--bs", type=int, default=512, help="batch size (default: %(default)s)")
     parser.add_argument(
         "--repeats",
@@ -40,11 +45,16 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
 
 
 def setup(args: argparse.Namespace) -> torch.device:
+    """Check --repeats, apply --threads and return the device --device names."""
+    if args.repeats < 1:
+        raise SystemExit("--repeats must be at least 1")
+    return device_from_args(args)
+
+
+def device_from_args(args: argparse.Namespace) -> torch.device:
     """Apply --threads and return the device --device names."""
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    if args.repeats < 1:
-        raise SystemExit("--repeats must be at least 1")
     if args.device == "auto":
         return lookinside.default_device()
     if args.device == "cuda" and not torch.cuda.is_available():

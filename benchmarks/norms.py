@@ -44,7 +44,7 @@ from torch import Tensor, nn
 
 import lookinside
 from _report import append_section, markdown_table
-from _timing import synchronize
+from _timing import add_device_args, device_from_args, synchronize
 from lookinside import AvgStats, Callback, DataLoaders, Learner, ProgressBar, accuracy
 from lookinside.nn import BatchNorm, GroupNorm, InstanceNorm, LayerNorm
 from lookinside.nn.norms import default_groups
@@ -239,31 +239,9 @@ def running_vs_batch(results: list[Result]) -> str:
             f"{verdict} ({pct(rbn)} vs {pct(bn)}; {LESSON})")  # fmt: skip
 
 
-def resolve_device(args: argparse.Namespace) -> torch.device:
-    """Apply --threads and return the device --device names."""
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    if args.device == "auto":
-        return lookinside.default_device()
-    if args.device == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("--device cuda: torch sees no CUDA device here")
-    return torch.device(args.device)
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--device",
-        choices=["auto", "cpu", "cuda"],
-        default="auto",
-        help="auto: lookinside.default_device() (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        help="torch.set_num_threads(N) (default: leave torch's choice)",
-    )
+    add_device_args(parser)
     parser.add_argument(
         "--lr", type=float, default=0.4, help=f"lr at bs {LARGE_BS} (default: %(default)s)"
     )
@@ -297,7 +275,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Parse the flags, train every requested norm in each setting, report."""
     args = parse_args(argv)
-    device = resolve_device(args)
+    device = device_from_args(args)
     load_start = os.getloadavg()[0]
     x_train, y_train, x_valid, y_valid = lookinside.load_mnist()
     print(f"device {device}, {torch.get_num_threads()} threads, norms {','.join(args.names)}")
