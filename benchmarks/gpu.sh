@@ -12,6 +12,7 @@ python3 benchmarks/loop_overhead.py --device cuda --epochs 3
 python3 benchmarks/loader.py --device cuda
 python3 benchmarks/telemetry_overhead.py --device cuda --epochs 3
 python3 benchmarks/norms.py --device cuda --skip-small
+python3 benchmarks/fast_recipe.py --device cuda --seeds 10
 if [[ -n "${OUT:-}" ]]; then
     cp benchmarks/RESULTS.md "$OUT/"
 fi

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+import lookinside as li
 from lookinside.cli import main
 
 # `lookinside train --data <small MNIST> --epochs 2 --bs 32 --lr 0.4 --seed 0` on CPU,
@@ -241,3 +242,28 @@ def test_bad_input_table(
         filled += ["--data", str(small_mnist)]
     assert_exit_2(filled, message, capsys)
     assert not out.exists() or not any(out.iterdir())  # nothing written half-way
+
+
+def test_the_fast_recipe_trains_with_adam(small_mnist: Path, tmp_path: Path) -> None:
+    from lookinside.train import build_learner
+
+    learn = build_learner(li.TrainConfig(recipe="fast", data=str(small_mnist)))
+    assert learn.opt_func(list(learn.model.parameters()), lr=0.01).__class__.__name__ == "Adam"
+    out = tmp_path / "run"
+    assert (
+        main(
+            [
+                "train",
+                "--recipe",
+                "fast",
+                "--data",
+                str(small_mnist),
+                "--subset",
+                "256",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    assert json.loads((out / "config.json").read_text())["bs"] == 128

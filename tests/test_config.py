@@ -35,3 +35,10 @@ def test_bad_values_are_named(values: dict[str, object], message: str) -> None:
     with pytest.raises(li.LookinsideError) as info:
         li.TrainConfig.from_dict(values)
     assert str(info.value).startswith(message)
+
+
+def test_the_fast_recipe_sets_its_options() -> None:
+    config = li.TrainConfig(recipe="fast", bs=7, lr=0.3)
+    assert (config.bs, config.lr, config.sched, config.epochs) == (128, 0.01, "one-cycle", 1)
+    with pytest.raises(li.LookinsideError, match="recipe must be one of none, fast"):
+        li.TrainConfig(recipe="slow")

@@ -59,3 +59,11 @@ def test_bad_arguments() -> None:
         li.cnn(act="tanh")
     with pytest.raises(ValueError, match="at least one"):
         li.cnn(nfs=())
+
+
+def test_fast_cnn_shapes() -> None:
+    from lookinside.models import fast_cnn
+
+    model = fast_cnn()
+    assert model(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+    assert model[:4](torch.randn(2, 1, 28, 28)).shape == (2, 32, 12, 12)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from . import __version__
-from .config import DEVICES, NORM_NAMES, SCHEDS, TrainConfig
+from .config import DEVICES, NORM_NAMES, RECIPES, SCHEDS, TrainConfig
 from .diagnosis import format_findings
 from .errors import LookinsideError
 from .models import INITS
@@ -73,6 +73,9 @@ def _add_model_and_data_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init", choices=list(INITS), default=d.init)
     p.add_argument("--device", choices=DEVICES, default=d.device)
     p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--recipe", choices=("none", *RECIPES), default=d.recipe,
+                   help="fast: the fast MNIST recipe (sets its own model, optimizer, bs, lr, "
+                   "schedule and epochs)")  # fmt: skip
     p.add_argument(
         "--no-telemetry",
         dest="telemetry",

@@ -14,6 +14,10 @@ from .nn.layers import ACTIVATIONS
 DEVICES = ("auto", "cpu", "cuda", "mps")
 NORM_NAMES = ("none", *NORMS)
 SCHEDS = ("const", "one-cycle")
+# A recipe fixes these options (over any given) and, in `train`, the model and the optimizer.
+RECIPES: dict[str, dict[str, Any]] = {
+    "fast": {"bs": 128, "lr": 1e-2, "sched": "one-cycle", "epochs": 1},
+}
 
 
 @dataclass
@@ -32,11 +36,14 @@ class TrainConfig:
     init: str = "kaiming"
     device: str = "auto"
     seed: int = 0
+    recipe: str = "none"  # "fast": the fast recipe's model, optimizer and schedule (see RECIPES)
     clip: float | None = None  # clip the gradients' global norm to this
     telemetry: bool = True
     out: str | None = None
 
     def __post_init__(self) -> None:
+        for key, value in RECIPES.get(self.recipe, {}).items():
+            setattr(self, key, value)
         self.arch = tuple(self.arch)
         if isinstance(self.lr, int) and not isinstance(self.lr, bool):
             self.lr = float(self.lr)
@@ -64,6 +71,7 @@ class TrainConfig:
             ("act", self.act, ACTIVATIONS),
             ("norm", self.norm, NORM_NAMES),
             ("sched", self.sched, SCHEDS),
+            ("recipe", self.recipe, ("none", *RECIPES)),
             ("init", self.init, INITS),
             ("device", self.device, DEVICES),
         ]:

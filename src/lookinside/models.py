@@ -49,3 +49,17 @@ def cnn(
         leak = 0.1 if act == "general" else 0.0
         init_cnn(model, uniform=init == "kaiming_uniform", leak=leak)
     return model
+
+
+def fast_cnn(c_in: int = 1, n_out: int = 10) -> nn.Sequential:
+    """The network of the fast MNIST recipe (`lookinside train --recipe fast`).
+
+    Two conv blocks (conv without bias, BatchNorm, 2×2 max-pool, ReLU), then 1600 → 256 → 10:
+    (N, c_in, 28, 28) -> (N, 32, 12, 12) -> (N, 64, 5, 5) -> (N, n_out). A wider take on the
+    fastest published recipe (24 and 32 channels, 98.88 %), which reaches 99 % in one epoch.
+    """
+    return nn.Sequential(
+        nn.Conv2d(c_in, 32, 5, bias=False), nn.BatchNorm2d(32), nn.MaxPool2d(2), nn.ReLU(),
+        nn.Conv2d(32, 64, 3, bias=False), nn.BatchNorm2d(64), nn.MaxPool2d(2), nn.ReLU(),
+        nn.Flatten(), nn.Linear(64 * 5 * 5, 256), nn.ReLU(), nn.Linear(256, n_out),
+    )  # fmt: skip

@@ -27,6 +27,7 @@ from .callbacks import (
     AvgStats,
     CSVLogger,
     EpochStats,
+    MixedPrecision,
     ProgressBar,
     Recorder,
     default_device,
@@ -43,7 +44,7 @@ from .files import atomic_write_bytes, write_json
 from .functional import accuracy
 from .learner import Learner
 from .lr_finder import LRFindResult
-from .models import cnn
+from .models import cnn, fast_cnn
 from .plots import save_figure
 from .report import write_report
 from .rng import RngState
@@ -118,6 +119,11 @@ def build_learner(config: TrainConfig) -> Learner:
         x_train, y_train = x_train[: config.subset], y_train[: config.subset]
     dls = DataLoaders.from_tensors(x_train, y_train, x_valid, y_valid, bs=config.bs, device=device)
     n_classes = int(max(y_train.max(), y_valid.max())) + 1
+    if config.recipe == "fast":  # Adam (beta2 0.9; one-cycle moves beta1), bf16 on a GPU
+        adam = functools.partial(torch.optim.Adam, betas=(0.7, 0.9))
+        amp = [MixedPrecision()] if device.type == "cuda" else []
+        model = fast_cnn(c_in=x_train.shape[1], n_out=n_classes)
+        return Learner(model, dls, lr=float(config.lr), opt_func=adam, metrics=[accuracy], cbs=amp)
     model = cnn(
         config.arch,
         c_in=x_train.shape[1],
