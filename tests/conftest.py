@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import matplotlib
 import pytest
 import torch
+from hypothesis import settings
 from torch import nn
 
 import lookinside as li
 
 matplotlib.use("Agg")
+
+# Property tests draw the same examples on every run, so CI cannot turn red on a new draw;
+# `HYPOTHESIS_PROFILE=explore pytest tests/test_fuzz.py` draws new examples.
+settings.register_profile("ci", derandomize=True, database=None)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(autouse=True)
