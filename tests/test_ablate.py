@@ -153,3 +153,17 @@ def test_interrupted_crosses_process_boundaries() -> None:
 
     again = pickle.loads(pickle.dumps(Interrupted(Path("a"), Path("a/b.pt"))))
     assert again.run_dir == Path("a") and again.checkpoint == Path("a/b.pt")
+
+
+def test_variants_run_as_separate_tasks_then_gather(
+    study_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "cluster"
+    for k in range(4):  # as a job array would, one variant per task
+        assert main(["ablate", str(study_file), "--out", str(out), "--only", str(k)]) == 0
+    assert not (out / "summary.md").exists()
+    capsys.readouterr()
+    assert main(["ablate", str(study_file), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count(": kept (done)") == 8 and (out / "summary.md").exists()
+    assert main(["ablate", str(study_file), "--out", str(out), "--only", "4"]) == 2

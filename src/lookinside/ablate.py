@@ -80,9 +80,21 @@ def _worker_init(threads: int) -> None:
 
 
 def run_study(
-    study: Study, out: Path, jobs: int = 1, log: Callable[[str], None] = print
+    study: Study,
+    out: Path,
+    jobs: int = 1,
+    log: Callable[[str], None] = print,
+    only: int | None = None,
 ) -> list[RunResult]:
-    """Run (or resume) every run of `study` under `out`, then write the results and summary."""
+    """Run (or resume) every run of `study` under `out`, then write the results and summary.
+
+    `only=k` runs the seeds of the k-th variant alone and writes no summary: one task of a
+    cluster job array (see docs/cluster.md); a last run without `only` gathers them all.
+    """
+    if only is not None and not 0 <= only < len(study.variants):
+        raise LookinsideError(
+            f"--only {only}: the study has variants 0 to {len(study.variants) - 1}."
+        )
     out.mkdir(parents=True, exist_ok=True)
     marker = {"name": study.name, "seeds": study.seeds, "variants": study.variants}
     saved = out / "study.json"
@@ -92,7 +104,10 @@ def run_study(
     runs = study.runs()
     results: dict[int, RunResult] = {}
     todo: list[tuple[int, Run, Path]] = []
+    names = list(study.variants)
     for i, run in enumerate(runs):
+        if only is not None and run.variant != names[only]:
+            continue
         run_dir = out / "runs" / run.slug / f"seed-{run.seed}"
         done = run_dir / "result.json"
         if done.exists():
@@ -124,8 +139,9 @@ def run_study(
             for future, i in futures.items():
                 results[i] = future.result()
                 report(i, results[i], time.perf_counter() - start)
-    ordered = [results[i] for i in range(len(runs))]
-    write_results(ordered, out)
+    ordered = [results[i] for i in sorted(results)]
+    if only is None:
+        write_results(ordered, out)
     return ordered
 
 

@@ -105,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     ablate.add_argument("--quick", action="store_true", help="1 epoch on 5,000 images, 2 seeds")
     ablate.add_argument("--out", help="study directory (default: runs/study-<name>)")
     ablate.add_argument("--jobs", type=int, default=1, help="runs at a time, in processes")
+    only_help = "run only the K-th variant (0-based): one task of a cluster job array"
+    ablate.add_argument("--only", type=int, metavar="K", help=only_help)
     ablate.set_defaults(func=cmd_ablate)
     report = sub.add_parser("report", help="re-render report.html of a run or study directory")
     report.add_argument("run_dir", metavar="RUN_DIR")
@@ -162,7 +164,10 @@ def cmd_ablate(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise LookinsideError(f"--jobs must be at least 1, not {args.jobs}.")
     out = Path(args.out or f"runs/study-{study.name}" + ("-quick" if args.quick else ""))
-    results = run_study(study, out, jobs=args.jobs)
+    results = run_study(study, out, jobs=args.jobs, only=args.only)
+    if args.only is not None:
+        print(f"variant {args.only} done; gather with: lookinside ablate {args.study} --out {out}")
+        return 0
     print((out / "summary.md").read_text())
     failed = sum(r.status != "done" for r in results)
     if failed:
