@@ -141,31 +141,13 @@ def _depth(layers: list[LayerStats]) -> list[Finding]:
     ratio = last_std / first_std
     steps = (int(layers[0].steps[0]), int(layers[0].steps[min(4, len(layers[0].steps) - 1)]))
     where = f"from layer {rows[0][0]} to layer {rows[-1][0]} at the start of training"
-    if ratio < 1 / DEPTH_RATIO:
-        return [
-            _finding(
-                "vanishing",
-                rows[-1][0],
-                steps,
-                "warning",
-                f"activation std shrinks {1 / ratio:.0f}x {where}",
-                first_std=first_std,
-                last_std=last_std,
-            )
-        ]
-    if ratio > DEPTH_RATIO:
-        return [
-            _finding(
-                "exploding",
-                rows[-1][0],
-                steps,
-                "warning",
-                f"activation std grows {ratio:.0f}x {where}",
-                first_std=first_std,
-                last_std=last_std,
-            )
-        ]
-    return []
+    if 1 / DEPTH_RATIO <= ratio <= DEPTH_RATIO:
+        return []
+    kind, change = ("vanishing", "shrinks") if ratio < 1 else ("exploding", "grows")
+    factor = max(ratio, 1 / ratio)
+    message = f"activation std {change} {factor:.0f}x {where}"
+    return [_finding(kind, rows[-1][0], steps, "warning", message, first_std=first_std,
+                     last_std=last_std)]  # fmt: skip
 
 
 def _rise_and_crash(layers: list[LayerStats]) -> list[Finding]:

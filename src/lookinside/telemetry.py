@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import os
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -84,7 +84,6 @@ class Telemetry:
     grad_counts: np.ndarray | None = None
     param_norms: np.ndarray | None = None
     hist_sample: int | None = None
-    meta: dict[str, float] = field(default_factory=dict)
 
     @property
     def bins(self) -> int:
