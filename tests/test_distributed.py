@@ -13,8 +13,6 @@ import torch
 import lookinside as li
 from lookinside.cli import main
 
-from .conftest import tiny_dls, tiny_model
-
 
 def metrics(run_dir: Path) -> list[dict[str, float]]:
     with (run_dir / "metrics.csv").open() as f:
@@ -49,17 +47,3 @@ def test_shards_split_every_epoch_between_ranks() -> None:
     b = torch.cat([xb for (xb,) in li.TensorLoader(x, bs=2, shuffle=True, shard=(1, 2))])
     assert len(a) == len(b) == 5 and sorted([*a.tolist(), *b.tolist()]) == list(range(10))
     assert len(li.TensorLoader(torch.arange(11), bs=2, shard=(1, 2))) == 3  # 5 items: 2 + 2 + 1
-
-
-def test_bf16_autocast_trains_on_the_cpu() -> None:
-    dtypes: list[torch.dtype] = []
-    probe = li.LambdaCallback(after_pred=lambda learn: dtypes.append(learn.pred.dtype))
-    learn = li.Learner(tiny_model(), tiny_dls(), lr=0.5, cbs=[li.MixedPrecision(), probe])
-    learn.progress_bar.rows = False
-    before = [p.detach().clone() for p in learn.model.parameters()]
-    learn.fit(2)
-    assert set(dtypes) == {torch.bfloat16}
-    assert all(p.dtype == torch.float32 for p in learn.model.parameters())
-    assert not all(torch.equal(a, b) for a, b in zip(before, learn.model.parameters(), strict=True))
-    assert torch.isfinite(torch.tensor(learn.recorder.losses)).all()
-    assert not torch.is_autocast_enabled("cpu")

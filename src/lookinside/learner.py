@@ -89,6 +89,10 @@ class Learner:
         self.yb: Any = None
         self.pred: Any = None
         self.loss: Tensor | None = None
+        # Set by a callback that runs whole training steps itself (`CudaGraph`): called after
+        # before_batch, it returns True when it did the step (and set pred and loss), False to
+        # leave the batch to the eager step.
+        self.step_runner: Callable[[Learner], bool] | None = None
         if default_cbs:
             from .callbacks import default_callbacks
 
@@ -328,30 +332,40 @@ class Learner:
         self.pred = self.loss = None
         try:
             self._fire(Event.before_batch)
-            try:
-                self.pred = (
-                    self.model(*self.xb) if isinstance(self.xb, tuple) else self.model(self.xb)
-                )
-            except RuntimeError as e:  # a shape mismatch, most often: say which layer
-                explain.reraise(e, explain.forward_error(self.model, self.xb, e))
-            self._fire(Event.after_pred)
-            try:
-                self.loss = self.loss_func(self.pred, self.yb)
-            except (IndexError, RuntimeError) as e:
-                explain.reraise(e, explain.loss_error(self.pred, self.yb, e))
-            self._fire(Event.after_loss)
-            if self.training:
-                self._fire(Event.before_backward)
-                self.loss.backward()  # type: ignore[no-untyped-call]
-                self._fire(Event.after_backward)
-                assert self.opt is not None
-                self.opt.step()
-                self._fire(Event.after_step)
-                self.opt.zero_grad(set_to_none=True)
+            runner = self.step_runner
+            if not (self.training and runner is not None and runner(self)):
+                self.step()
+                if self.training:
+                    assert self.opt is not None
+                    self.opt.zero_grad(set_to_none=True)
         except CancelBatchException:
             self._fire(Event.after_cancel_batch)
         finally:
             self._fire(Event.after_batch)
+
+    def step(self) -> None:
+        """One batch's work, each part followed by its event: forward, loss and, in training,
+        backward and the optimizer step (the gradients are left in place).
+
+        `CudaGraph` captures exactly this; `_batch` runs it and then zeroes the gradients.
+        """
+        try:
+            self.pred = self.model(*self.xb) if isinstance(self.xb, tuple) else self.model(self.xb)
+        except RuntimeError as e:  # a shape mismatch, most often: say which layer
+            explain.reraise(e, explain.forward_error(self.model, self.xb, e))
+        self._fire(Event.after_pred)
+        try:
+            self.loss = self.loss_func(self.pred, self.yb)
+        except (IndexError, RuntimeError) as e:
+            explain.reraise(e, explain.loss_error(self.pred, self.yb, e))
+        self._fire(Event.after_loss)
+        if self.training:
+            self._fire(Event.before_backward)
+            self.loss.backward()  # type: ignore[no-untyped-call]
+            self._fire(Event.after_backward)
+            assert self.opt is not None
+            self.opt.step()
+            self._fire(Event.after_step)
 
     def __repr__(self) -> str:
         cbs = ", ".join(type(cb).__name__ for cb in self.cbs)

@@ -149,6 +149,9 @@ class Watcher:
         self._slot = 0
         self._step = first_step  # training forward calls seen (and, resuming, done before)
         self._recording = False
+        self._capturing = False  # a CUDA graph is recording the step: hooks write to staging
+        self._staging: Tensor | None = None  # (layers, width): the captured step's numbers
+        self._captured_meta = np.zeros((len(named), 3))
         self._pending_meta: list[tuple[int, np.ndarray]] = []  # per slot: step, counts (L, 3)
         self._meta = np.zeros((n, 3))  # this step's value counts: outputs, sample, grads
         self._host_rows: list[np.ndarray] = []  # (k, L, width) blocks, moved to the host
@@ -167,6 +170,9 @@ class Watcher:
     # ------------------------------------------------------------------ recording
     def _before_forward(self, module: nn.Module, args: Any) -> None:
         self._commit()  # the previous step is over, whatever this forward is
+        if self._capturing:  # counted at each replay instead (`on_replay`)
+            self._recording = True
+            return
         if not module.training:  # an evaluation forward: not a step, not recorded
             return
         self._recording = self._step % self.every == 0
@@ -197,9 +203,10 @@ class Watcher:
 
     def _make_grad_hook(self, i: int) -> Any:
         def on_grad(g: Tensor) -> None:
-            if self._buf is None:
+            rows = self._staging if self._capturing else self._buf
+            if rows is None:
                 return
-            row = self._buf[self._slot, i]
+            row = rows[i] if self._capturing else rows[self._slot, i]
             flat = g.detach().reshape(-1).float()
             torch.sum(flat, dim=0, out=row[2 + self.bins])
             torch.dot(flat, flat, out=row[3 + self.bins])
@@ -208,6 +215,11 @@ class Watcher:
         return on_grad
 
     def _row(self, device: torch.device) -> Tensor:
+        if self._capturing:
+            if self._staging is None or self._staging.device != device:
+                shape = (len(self.specs), self._width)
+                self._staging = torch.full(shape, float("nan"), device=device)
+            return self._staging
         if self._buf is None or self._buf.device != device:
             self._buf = torch.full(
                 (self.chunk, len(self.specs), self._width), float("nan"), device=device
@@ -272,6 +284,27 @@ class Watcher:
         self._host_meta = self._host_meta[::2]
         self._host_rows, self._kept = [rows], len(rows)
         self.every *= 2
+
+    # ------------------------------------------------------------------ CUDA graphs
+    def on_capture_start(self) -> None:
+        """A CUDA graph is about to capture a training step: the hooks will write into a
+        staging row, which each replay of the graph fills again."""
+        self._commit()
+        self._capturing = True
+
+    def on_capture_end(self) -> None:
+        """The capture is over; it was no step of its own (its replays are)."""
+        self._capturing = self._recording = False
+        self._captured_meta, self._meta = self._meta.copy(), np.zeros_like(self._meta)
+
+    def on_replay(self) -> None:
+        """The captured step ran once more: count it, and file its numbers if it is recorded."""
+        self._commit()
+        self._recording = self._step % self.every == 0
+        self._step += 1
+        if self._recording and self._staging is not None:
+            self._row(self._staging.device).copy_(self._staging)
+            self._meta[:] = self._captured_meta
 
     # ------------------------------------------------------------------ results
     @property

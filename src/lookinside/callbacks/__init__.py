@@ -6,7 +6,9 @@ from ..callback import Callback
 from .activation_stats import ActivationStats
 from .avg_stats import AvgStats, EpochStats
 from .batch_transform import BatchTransform, view_tfm
+from .channels_last import ChannelsLast
 from .csv_logger import CSVLogger
+from .cuda_graph import CudaGraph
 from .device import DeviceCallback, default_device, to_device
 from .mixed_precision import MixedPrecision
 from .param_scheduler import ParamScheduler
@@ -29,6 +31,8 @@ __all__ = [
     "AvgStats",
     "BatchTransform",
     "CSVLogger",
+    "ChannelsLast",
+    "CudaGraph",
     "DeviceCallback",
     "EpochStats",
     "MixedPrecision",

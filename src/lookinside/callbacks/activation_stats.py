@@ -51,6 +51,22 @@ class ActivationStats(Callback):
             options["every"], self._resumed_every = self._resumed_every, 0
         self._watcher = Watcher(learn.model, self.modules, **options)
 
+    # A `CudaGraph` captures the watcher's hooks with the step; these keep the record exact.
+    def on_capture_start(self) -> None:
+        """See `Watcher.on_capture_start`."""
+        if self._watcher is not None:
+            self._watcher.on_capture_start()
+
+    def on_capture_end(self) -> None:
+        """See `Watcher.on_capture_end`."""
+        if self._watcher is not None:
+            self._watcher.on_capture_end()
+
+    def on_replay(self) -> None:
+        """See `Watcher.on_replay`."""
+        if self._watcher is not None:
+            self._watcher.on_replay()
+
     def after_fit(self, learn: Learner) -> None:
         if self._watcher is not None:
             try:
