@@ -132,6 +132,14 @@ def test_jobs_run_in_parallel_processes_with_the_same_results(
     assert all(r.status == "done" for r in parallel)
 
 
+def test_worker_processes_take_the_local_gpus_in_turn() -> None:
+    from lookinside.ablate import gpu_for_slot
+
+    assert [gpu_for_slot(slot, 2) for slot in range(5)] == [0, 1, 0, 1, 0]
+    assert [gpu_for_slot(slot, 3) for slot in range(4)] == [0, 1, 2, 0]
+    assert gpu_for_slot(0, 0) is None  # a machine without a GPU: nothing to choose
+
+
 def test_a_diverging_run_is_recorded_not_fatal(study_file: Path, tmp_path: Path) -> None:
     study = load_study(study_file)
     options = {

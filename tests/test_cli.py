@@ -213,6 +213,12 @@ BAD_INPUT = [
     ("study with a wrong type", ["ablate", "{study}"], "[base] epochs = 'two' has the wrong type."),
     ("resume a non-run", ["train", "--resume", "{tmp}"], "is not a run directory"),
     ("report of a non-run", ["report", "{tmp}"], "is not a run directory"),
+    ("graph without a GPU", ["train", "--cuda-graph", "--device", "cpu"], "--cuda-graph needs a"),
+    (
+        "graph with SGD on a schedule",
+        ["train", "--cuda-graph", "--sched", "one-cycle"],
+        "cuda_graph bakes SGD's lr into the graph",
+    ),
 ]
 
 
@@ -267,3 +273,22 @@ def test_the_fast_recipe_trains_with_adam(small_mnist: Path, tmp_path: Path) -> 
         == 0
     )
     assert json.loads((out / "config.json").read_text())["bs"] == 128
+
+
+def test_precision_and_channels_last_flags(small_mnist: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    argv = ["train", "--data", str(small_mnist), "--precision", "fp16", "--channels-last"]
+    assert main([*argv, "--no-telemetry", "--out", str(out)]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert (config["precision"], config["channels_last"], config["cuda_graph"]) == (
+        "fp16",
+        True,
+        False,
+    )
+    from lookinside.train import build_learner
+
+    learn = build_learner(li.TrainConfig.from_dict(config))
+    mixed = learn.find_cb(li.MixedPrecision)
+    assert mixed is not None and mixed.scaled and learn.find_cb(li.ChannelsLast) is not None
+    fast = build_learner(li.TrainConfig(recipe="fast", data=str(small_mnist), device="cpu"))
+    assert fast.find_cb(li.MixedPrecision) is None  # auto: bf16 only on a GPU

@@ -29,6 +29,8 @@ def test_round_trip_through_a_dict() -> None:
         ({"act": "tanh"}, "act must be one of relu, general, not 'tanh'."),
         ({"device": "tpu"}, "device must be one of auto, cpu, cuda, mps, not 'tpu'."),
         ({"epoch": 3}, "unknown option 'epoch'."),
+        ({"precision": "fp8"}, "precision must be one of auto, fp32, bf16, fp16, not 'fp8'."),
+        ({"cuda_graph": True, "precision": "fp16"}, "cuda_graph cannot capture fp16's gradient"),
     ],
 )
 def test_bad_values_are_named(values: dict[str, object], message: str) -> None:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -73,10 +74,21 @@ def execute(run: Run, run_dir: Path) -> RunResult:
     return outcome
 
 
-def _worker_init(threads: int) -> None:
+def gpu_for_slot(slot: int, n_gpus: int) -> int | None:
+    """The GPU the `slot`-th worker process trains on: the local GPUs in turn (None: no GPU)."""
+    return slot % n_gpus if n_gpus else None
+
+
+def _worker_init(threads: int, slots: Any) -> None:
+    """In each worker process: its share of the CPU threads, and the next local GPU in turn."""
     import torch
 
     torch.set_num_threads(threads)
+    with slots.get_lock():
+        slot, slots.value = slots.value, slots.value + 1
+    gpu = gpu_for_slot(slot, torch.cuda.device_count() if torch.cuda.is_available() else 0)
+    if gpu is not None:
+        torch.cuda.set_device(gpu)  # `default_device()` and `--device cuda` then mean this GPU
 
 
 def run_study(
@@ -131,9 +143,9 @@ def run_study(
         threads = max(1, (os.cpu_count() or 1) // jobs)
         import multiprocessing
 
-        with ProcessPoolExecutor(
-            jobs, multiprocessing.get_context("spawn"), _worker_init, (threads,)
-        ) as pool:
+        spawn = multiprocessing.get_context("spawn")
+        slots = spawn.Value("i", 0)
+        with ProcessPoolExecutor(jobs, spawn, _worker_init, (threads, slots)) as pool:
             start = time.perf_counter()
             futures = {pool.submit(execute, run, run_dir): i for i, run, run_dir in todo}
             for future, i in futures.items():

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from . import __version__
-from .config import DEVICES, NORM_NAMES, RECIPES, SCHEDS, TrainConfig
+from .config import DEVICES, NORM_NAMES, PRECISIONS, RECIPES, SCHEDS, TrainConfig
 from .diagnosis import format_findings
 from .errors import LookinsideError
 from .models import INITS
@@ -76,6 +76,13 @@ def _add_model_and_data_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--recipe", choices=("none", *RECIPES), default=d.recipe,
                    help="fast: the fast MNIST recipe (sets its own model, optimizer, bs, lr, "
                    "schedule and epochs)")  # fmt: skip
+    p.add_argument("--precision", choices=PRECISIONS, default=d.precision,
+                   help="autocast dtype (fp16 adds a gradient scaler); auto: bf16 for the fast "
+                   "recipe on a GPU, else fp32")  # fmt: skip
+    p.add_argument("--channels-last", action="store_true",
+                   help="conv weights and image batches in channels-last memory order")  # fmt: skip
+    p.add_argument("--cuda-graph", action="store_true",
+                   help="replay each training step from a CUDA graph (GPU only)")  # fmt: skip
     p.add_argument(
         "--no-telemetry",
         dest="telemetry",
@@ -104,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     ablate.add_argument("study", metavar="STUDY.toml")
     ablate.add_argument("--quick", action="store_true", help="1 epoch on 5,000 images, 2 seeds")
     ablate.add_argument("--out", help="study directory (default: runs/study-<name>)")
-    ablate.add_argument("--jobs", type=int, default=1, help="runs at a time, in processes")
+    jobs_help = "runs at a time, in processes (with GPUs: each process the next GPU)"
+    ablate.add_argument("--jobs", type=int, default=1, help=jobs_help)
     only_help = "run only the K-th variant (0-based): one task of a cluster job array"
     ablate.add_argument("--only", type=int, metavar="K", help=only_help)
     ablate.set_defaults(func=cmd_ablate)

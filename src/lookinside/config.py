@@ -14,6 +14,7 @@ from .nn.layers import ACTIVATIONS
 DEVICES = ("auto", "cpu", "cuda", "mps")
 NORM_NAMES = ("none", *NORMS)
 SCHEDS = ("const", "one-cycle")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # auto: bf16 for the fast recipe on a GPU, else fp32
 # A recipe fixes these options (over any given) and, in `train`, the model and the optimizer.
 RECIPES: dict[str, dict[str, Any]] = {
     "fast": {"bs": 128, "lr": 1e-2, "sched": "one-cycle", "epochs": 1},
@@ -38,6 +39,9 @@ class TrainConfig:
     seed: int = 0
     recipe: str = "none"  # "fast": the fast recipe's model, optimizer and schedule (see RECIPES)
     clip: float | None = None  # clip the gradients' global norm to this
+    precision: str = "auto"  # fp32, or autocast in bf16 or fp16 (with a gradient scaler)
+    channels_last: bool = False  # conv weights and image batches in channels-last order
+    cuda_graph: bool = False  # replay each training step from a CUDA graph
     telemetry: bool = True
     out: str | None = None
 
@@ -63,6 +67,15 @@ class TrainConfig:
                 len(self.arch) > 0 and all(c >= 1 for c in self.arch),
                 f"arch must list positive channel counts, not {self.arch}",
             ),
+            (
+                not self.cuda_graph or self.sched == "const" or self.recipe == "fast",
+                "cuda_graph bakes SGD's lr into the graph: use sched const with it (the fast "
+                "recipe's Adam can follow a schedule)",
+            ),
+            (
+                not (self.cuda_graph and self.precision == "fp16"),
+                "cuda_graph cannot capture fp16's gradient scaler: use precision bf16",
+            ),
         ]
         for ok, message in checks:
             if not ok:
@@ -74,6 +87,7 @@ class TrainConfig:
             ("recipe", self.recipe, ("none", *RECIPES)),
             ("init", self.init, INITS),
             ("device", self.device, DEVICES),
+            ("precision", self.precision, PRECISIONS),
         ]:
             if value not in allowed:
                 raise LookinsideError(f"{name} must be one of {', '.join(allowed)}, not {value!r}.")

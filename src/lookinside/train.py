@@ -25,7 +25,9 @@ from .callback import Callback, callback_name
 from .callbacks import (
     ActivationStats,
     AvgStats,
+    ChannelsLast,
     CSVLogger,
+    CudaGraph,
     EpochStats,
     MixedPrecision,
     ProgressBar,
@@ -119,11 +121,11 @@ def build_learner(config: TrainConfig) -> Learner:
         x_train, y_train = x_train[: config.subset], y_train[: config.subset]
     dls = DataLoaders.from_tensors(x_train, y_train, x_valid, y_valid, bs=config.bs, device=device)
     n_classes = int(max(y_train.max(), y_valid.max())) + 1
+    cbs = speed_callbacks(config, device)
     if config.recipe == "fast":  # Adam (beta2 0.9; one-cycle moves beta1), bf16 on a GPU
         adam = functools.partial(torch.optim.Adam, betas=(0.7, 0.9))
-        amp = [MixedPrecision()] if device.type == "cuda" else []
         model = fast_cnn(c_in=x_train.shape[1], n_out=n_classes)
-        return Learner(model, dls, lr=float(config.lr), opt_func=adam, metrics=[accuracy], cbs=amp)
+        return Learner(model, dls, lr=float(config.lr), opt_func=adam, metrics=[accuracy], cbs=cbs)
     model = cnn(
         config.arch,
         c_in=x_train.shape[1],
@@ -133,7 +135,23 @@ def build_learner(config: TrainConfig) -> Learner:
         init=config.init,
     )
     lr = config.lr if isinstance(config.lr, float) else 0.1
-    return Learner(model, dls, lr=lr, metrics=[accuracy])
+    return Learner(model, dls, lr=lr, metrics=[accuracy], cbs=cbs)
+
+
+def speed_callbacks(config: TrainConfig, device: torch.device) -> list[Callback]:
+    """MixedPrecision, ChannelsLast and CudaGraph as `config` asks (precision `auto`: bf16 for
+    the fast recipe on a GPU, else float32)."""
+    precision = config.precision
+    if precision == "auto":
+        precision = "bf16" if config.recipe == "fast" and device.type == "cuda" else "fp32"
+    cbs: list[Callback] = [] if precision == "fp32" else [MixedPrecision(precision)]
+    if config.channels_last:
+        cbs.append(ChannelsLast())
+    if config.cuda_graph:
+        if device.type != "cuda":
+            raise LookinsideError(f"--cuda-graph needs a CUDA GPU; this run's device is {device}.")
+        cbs.append(CudaGraph())
+    return cbs
 
 
 def find_lr(learn: Learner, run_dir: Path) -> LRFindResult:
