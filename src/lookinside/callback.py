@@ -44,6 +44,9 @@ class Callback:
     suffix (`ActivationStats` -> `learn.activation_stats`). `during_lr_find = False` marks a
     callback that records or schedules (and so must sit out the learning-rate finder's
     sweep, which leaves no trace) rather than one that shapes each batch.
+
+    Under `CudaGraph`, the events inside the step (`after_pred` to `after_step`) fire when the
+    step is captured, not at each replayed batch; see `lookinside.callbacks.cuda_graph`.
     """
 
     order: int = 0

@@ -27,6 +27,8 @@ processes are not supported (bf16 is).
 
 from __future__ import annotations
 
+import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -200,6 +202,7 @@ class CudaGraph(Callback):
         self.warmup, self.make_backend = warmup, backend
         self.replays = 0  # steps replayed from the graph in this fit
         self.eager_steps = 0  # training steps run eagerly (warm-up, other shapes)
+        self.capture_seconds = 0.0  # host time spent capturing (kernels are recorded, not run)
         self._reset()
 
     def _reset(self) -> None:
@@ -232,6 +235,7 @@ class CudaGraph(Callback):
             _make_capturable(learn.opt, device)
         self._reset()
         self.replays = self.eager_steps = 0
+        self.capture_seconds = 0.0
         self._backend = (self.make_backend or _torch_backend)(learn, device)
         self._aware = [cb for cb in learn.cbs if isinstance(cb, CaptureAware)]
         learn.step_runner = self._run
@@ -252,7 +256,9 @@ class CudaGraph(Callback):
                 static.copy_(new)
             self._replay(learn)
         else:
+            start = time.perf_counter()
             self._capture(learn)
+            self.capture_seconds += time.perf_counter() - start
             self._replay(learn)
         return True
 
@@ -260,7 +266,9 @@ class CudaGraph(Callback):
         """One step without the graph: a warm-up step (on the side stream), or another shape."""
         assert learn.opt is not None and self._backend is not None
         learn.opt.zero_grad(set_to_none=True)  # after a replay .grad holds the graph's gradients
-        with nullcontext() if captured else self._backend.warmup():
+        with nullcontext() if captured else self._backend.warmup(), warnings.catch_warnings():
+            # Adam warns that capturable=True runs uncaptured: these steps are meant to.
+            warnings.filterwarnings("ignore", "This instance was constructed with capturable")
             learn.step()
         learn.opt.zero_grad(set_to_none=True)
         self.eager_steps += 1
