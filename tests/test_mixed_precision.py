@@ -65,3 +65,18 @@ def test_the_scale_survives_a_checkpoint() -> None:
 def test_an_unknown_precision_is_one_clear_error() -> None:
     with pytest.raises(li.LookinsideError, match="bf16 or fp16"):
         li.MixedPrecision("fp8")
+
+
+def test_batches_cancelled_after_backward_keep_the_scaler_consistent() -> None:
+    def cancel_every_other(learn: li.Learner) -> None:
+        if learn.iter % 2:
+            raise li.CancelBatchException
+
+    mp = li.MixedPrecision("fp16", init_scale=1.0, growth_interval=4)
+    cancel = li.LambdaCallback(after_backward=cancel_every_other)
+    learn = li.Learner(tiny_model(), tiny_dls(n_train=48, bs=4), lr=0.5, cbs=[mp, cancel])
+    learn.progress_bar.rows = False
+    learn.fit(2)
+    # Every batch whose gradients were checked ends with the scaler's update, cancelled or not:
+    # 24 finite batches, a doubling every 4.
+    assert mp.skipped_steps == 0 and mp.scaler is not None and mp.scaler.get_scale() == 2.0**6

@@ -11,18 +11,22 @@ launch. How a fit runs with `CudaGraph`:
   and `learn.step()` runs under capture. **The events inside the step (`after_pred`,
   `after_loss`, `before_backward`, `after_backward`, `after_step`) fire at capture only**: the
   tensor work of their handlers (clipping the gradients, say) becomes part of the graph and is
-  replayed; anything else they do happens once. Then the graph is replayed for that batch.
+  replayed; anything else they do happens once. (During capture the parameter groups hold
+  `lr`, and beta1, as device tensors: a handler must not read them as numbers.) Then the graph
+  is replayed for that batch.
 - Every later batch of that shape is copied into the static tensors and replayed. `before_batch`
   and `after_batch` fire as usual; `learn.pred` and `learn.loss` are fresh copies of the step's
   outputs, and the parameters' `.grad` are the step's gradients.
 - A batch of another shape (the short last one) runs eagerly; validation always does.
 
-Hyper-parameters: for Adam and AdamW the captured step reads `lr` and `betas` from device
-tensors that each replay refreshes from the parameter groups, so schedules keep working. Every
-other hyper-parameter (and SGD's lr) is baked in at capture: changing it afterwards raises
-rather than being silently ignored. Telemetry (`ActivationStats`) is exact: its hooks are
-captured too and each replay files their numbers as a step. fp16's gradient scaler and several
-processes are not supported (bf16 is).
+Hyper-parameters: for Adam and AdamW the captured step reads `lr`, and beta1 when a schedule
+moves the momentum, from device tensors that each replay refreshes from the parameter groups,
+so one-cycle keeps working. Every other hyper-parameter (beta2, SGD's lr, ...) is baked in at
+capture: changing it afterwards raises rather than being silently ignored. The optimizer is
+left `capturable=True` (its step count on the device).
+
+Telemetry (`ActivationStats`) is exact: its hooks are captured too, and each replay files their
+numbers as a step. fp16's gradient scaler and several processes are not supported (bf16 is).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from ..callback import Callback
 from ..distributed import world
 from ..errors import LookinsideError
 from .mixed_precision import MixedPrecision
+from .param_scheduler import ParamScheduler
 
 if TYPE_CHECKING:
     from ..learner import Learner
@@ -118,65 +123,70 @@ def layout(x: Any) -> list[tuple[torch.Size, torch.dtype, torch.device]]:
 class GraphHypers:
     """The optimizer's hyper-parameters as a captured step sees them.
 
-    `lr` and `betas` of Adam-like optimizers become device tensors (`live`), refreshed from the
-    groups' floats before each replay; `installed()` puts them in the groups while the step is
-    captured or replayed. Every other number is fixed at capture: `refresh` raises if a
-    schedule changed one.
+    With Adam and AdamW, `lr` is a device tensor, refreshed from the group's float before each
+    replay; so is beta1 (what one-cycle moves as momentum) when `live_beta1`, which also puts
+    Adam on its per-tensor path: the multi-tensor one reads a tensor beta back to the host.
+    `installed()` puts the tensors in the groups while the step is captured or replayed. Every
+    other number (beta2, weight decay, SGD's lr, ...) is fixed at capture: `refresh` raises if
+    a schedule changed one.
     """
 
-    def __init__(self, opt: torch.optim.Optimizer, device: torch.device) -> None:
+    def __init__(self, opt: torch.optim.Optimizer, device: torch.device, live_beta1: bool) -> None:
         self.groups = opt.param_groups
-        live = ("lr", "betas") if isinstance(opt, torch.optim.Adam) else ()
-        self.floats = [{k: g[k] for k in live} for g in self.groups]
+        adam = isinstance(opt, torch.optim.Adam)  # AdamW is one
+        self.live_beta1 = adam and live_beta1
+        live = (("lr", "beta1") if self.live_beta1 else ("lr",)) if adam else ()
+        numbers = [_numbers(g) for g in self.groups]
+        self.values = [{k: n[k] for k in live} for n in numbers]
         self.tensors = [
-            {k: _as_tensors(v, device) for k, v in floats.items()} for floats in self.floats
+            {k: torch.tensor(v, device=device) for k, v in values.items()} for values in self.values
         ]
-        self.fixed = [
-            {k: v for k, v in g.items() if k not in live and _is_number(v)} for g in self.groups
-        ]
+        self.fixed = [{k: v for k, v in n.items() if k not in live} for n in numbers]
 
     def refresh(self) -> None:
         """Copy changed live values into their tensors; refuse a change to a fixed one."""
-        for group, floats, tensors_, fixed in zip(
-            self.groups, self.floats, self.tensors, self.fixed, strict=True
+        for group, values, tensors_, fixed in zip(
+            self.groups, self.values, self.tensors, self.fixed, strict=True
         ):
+            now = _numbers(group)
             for key, value in fixed.items():
-                if group[key] != value:
+                if now[key] != value:
                     raise LookinsideError(
-                        f"CudaGraph: the optimizer's {key} changed from {value} to {group[key]} "
-                        "after the step was captured, which baked it in; only Adam's and "
-                        "AdamW's lr and betas can be scheduled with a CUDA graph."
+                        f"CudaGraph: the optimizer's {key} changed from {value} to {now[key]} "
+                        "after the step was captured, which baked it in; with a CUDA graph "
+                        "only Adam's and AdamW's lr and momentum (beta1) can be scheduled."
                     )
-            for key, old in floats.items():
-                new = group[key]
-                if new != old:
-                    for t, v in zip(_pair(tensors_[key]), _pair(new), strict=True):
-                        t.fill_(v)  # a kernel, no synchronisation
-                    floats[key] = new
+            for key, old in values.items():
+                if now[key] != old:
+                    tensors_[key].fill_(now[key])  # a kernel, no synchronisation
+                    values[key] = now[key]
 
     @contextmanager
     def installed(self) -> Iterator[None]:
         """The groups hold the tensors (the step reads them), then their floats again."""
+        keys = ("lr", "betas", "foreach")
+        saved: list[dict[str, Any]] = [{k: g[k] for k in keys if k in g} for g in self.groups]
         for group, tensors_ in zip(self.groups, self.tensors, strict=True):
-            group.update(tensors_)
+            if "lr" in tensors_:
+                group["lr"] = tensors_["lr"]
+            if "beta1" in tensors_:
+                group["betas"] = (tensors_["beta1"], group["betas"][1])
+                group["foreach"] = False
         try:
             yield
         finally:
-            for group, floats in zip(self.groups, self.floats, strict=True):
-                group.update(floats)
+            for group, values in zip(self.groups, saved, strict=True):
+                group.update(values)
 
 
-def _is_number(v: Any) -> bool:
-    return (isinstance(v, (int, float)) and not isinstance(v, bool)) or isinstance(v, tuple)
-
-
-def _pair(v: Any) -> tuple[Any, ...]:
-    return v if isinstance(v, tuple) else (v,)
-
-
-def _as_tensors(v: Any, device: torch.device) -> Any:
-    made = tuple(torch.tensor(float(x), device=device) for x in _pair(v))
-    return made if isinstance(v, tuple) else made[0]
+def _numbers(group: dict[str, Any]) -> dict[str, float]:
+    """A group's numeric hyper-parameters, Adam's betas as beta1 and beta2."""
+    out = {
+        k: v for k, v in group.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
+    if isinstance(group.get("betas"), tuple):
+        out["beta1"], out["beta2"] = group["betas"]
+    return out
 
 
 class CudaGraph(Callback):
@@ -203,6 +213,8 @@ class CudaGraph(Callback):
         self.replays = 0  # steps replayed from the graph in this fit
         self.eager_steps = 0  # training steps run eagerly (warm-up, other shapes)
         self.capture_seconds = 0.0  # host time spent capturing (kernels are recorded, not run)
+        self._cache_restore: list[tuple[MixedPrecision, bool]] = []
+        self._live_beta1 = False
         self._reset()
 
     def _reset(self) -> None:
@@ -229,10 +241,13 @@ class CudaGraph(Callback):
                         "CudaGraph cannot capture fp16's gradient scaler, which reads the GPU "
                         "at every step; use MixedPrecision('bf16')."
                     )
+                self._cache_restore.append((cb, cb.cache_enabled))
                 cb.cache_enabled = False  # autocast's weight cache breaks under capture
         assert learn.opt is not None
-        if device.type == "cuda":
-            _make_capturable(learn.opt, device)
+        _make_capturable(learn.opt, device)  # and it stays so: its step count lives on the device
+        self._live_beta1 = any(
+            isinstance(cb, ParamScheduler) and cb.param == "momentum" for cb in learn.cbs
+        )
         self._reset()
         self.replays = self.eager_steps = 0
         self.capture_seconds = 0.0
@@ -242,6 +257,11 @@ class CudaGraph(Callback):
 
     def after_fit(self, learn: Learner) -> None:
         learn.step_runner = None
+        if self._static_xb is not None and learn.opt is not None:
+            learn.opt.zero_grad(set_to_none=True)  # the graph's gradients: not for the next fit
+        for cb, cache in self._cache_restore:
+            cb.cache_enabled = cache
+        self._cache_restore = []
         self._reset()  # frees the graph and its memory
 
     def _run(self, learn: Learner) -> bool:
@@ -280,7 +300,8 @@ class CudaGraph(Callback):
         self._static_xb, self._static_yb = tree_map(torch.clone, batch)
         learn.xb, learn.yb = self._static_xb, self._static_yb
         learn.opt.zero_grad(set_to_none=True)  # the captured backward assigns, never adds
-        self._hypers = GraphHypers(learn.opt, next(learn.model.parameters()).device)
+        device = next(learn.model.parameters()).device
+        self._hypers = GraphHypers(learn.opt, device, self._live_beta1)
         for aware in self._aware:
             aware.on_capture_start()
 
@@ -311,7 +332,8 @@ class CudaGraph(Callback):
         for aware in self._aware:
             aware.on_replay()
         pred, loss = self._outputs
-        learn.pred, learn.loss = tree_map(torch.clone, pred), loss.detach().clone()
+        learn.pred = tree_map(lambda t: t.detach().clone(), pred)
+        learn.loss = loss.detach().clone()
         if self._grads_detached:
             for p, g in zip(learn.model.parameters(), self._grads, strict=True):
                 p.grad = g

@@ -21,8 +21,12 @@ class _ScalerProbe:
     that the gradients were finite (the learner makes the real step afterwards)."""
 
     def __init__(self, opt: torch.optim.Optimizer) -> None:
-        self.param_groups = opt.param_groups
+        self.opt = opt
         self.finite = False
+
+    @property
+    def param_groups(self) -> list[dict[str, Any]]:
+        return self.opt.param_groups
 
     def step(self) -> None:
         self.finite = True
@@ -65,6 +69,7 @@ class MixedPrecision(Callback):
         self._autocast: Any = None
         self._unscaled_loss: torch.Tensor | None = None
         self._probe: _ScalerProbe | None = None
+        self._checked = False
         self._resumed_scaler: dict[str, Any] | None = None
 
     @property
@@ -81,6 +86,9 @@ class MixedPrecision(Callback):
             if self._resumed_scaler is not None:
                 self.scaler.load_state_dict(self._resumed_scaler)
                 self._resumed_scaler = None
+        assert learn.opt is not None
+        self._probe = _ScalerProbe(learn.opt)  # one per fit: the scaler keys its state by it
+        self._checked = False  # whether this batch's gradients went through the scaler
 
     def before_batch(self, learn: Learner) -> None:
         device = next(learn.model.parameters()).device.type
@@ -103,22 +111,20 @@ class MixedPrecision(Callback):
         if self.scaler is None or self._unscaled_loss is None:
             return
         learn.loss, self._unscaled_loss = self._unscaled_loss, None  # callbacks see the true loss
-        assert learn.opt is not None
-        self._probe = _ScalerProbe(learn.opt)
+        assert learn.opt is not None and self._probe is not None
+        self._probe.finite, self._checked = False, True
         self.scaler.unscale_(self._probe)  # type: ignore[arg-type]
         self.scaler.step(self._probe)  # type: ignore[arg-type]
         if not self._probe.finite:
             learn.opt.zero_grad(set_to_none=True)  # the optimizer skips parameters without grad
             self.skipped_steps += 1
 
-    def after_step(self, learn: Learner) -> None:
-        if self.scaler is not None and self._probe is not None:
-            self.scaler.update()
-            self._probe = None
-
     def after_batch(self, learn: Learner) -> None:
         self._leave(learn)  # in case the batch was cancelled before its loss
-        self._unscaled_loss = self._probe = None
+        self._unscaled_loss = None
+        if self._checked and self.scaler is not None:  # after the step, or a cancelled one
+            self.scaler.update()
+            self._checked = False
 
     def state_dict(self) -> dict[str, Any]:
         """The gradient scaler's state (fp16), for checkpoints."""
