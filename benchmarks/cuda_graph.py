@@ -27,6 +27,7 @@ import statistics
 import time
 from collections.abc import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -49,6 +50,31 @@ def learner_fit(loader: TensorLoader, epochs: int, graph: bool, stats: bool = Fa
         learn.fit(epochs)
     history = learn.find_cb(AvgStats).history  # type: ignore[union-attr]
     return [h.seconds for h in history], [h.values["train_loss"] for h in history]
+
+
+def telemetry_check(loader: TensorLoader) -> str:
+    """One epoch with ActivationStats, eager and graphed from the same seed: do the records
+    agree? (Same steps; per-layer mean and std over the epoch within cuDNN's noise.)"""
+    records = []
+    for graph in (False, True):
+        cbs = [ActivationStats(), *([CudaGraph()] if graph else [])]
+        learn = Learner(seeded_cnn(), DataLoaders(loader), lr=LR, cbs=cbs)
+        with contextlib.redirect_stdout(io.StringIO()):
+            learn.fit(1)
+        stats = learn.find_cb(ActivationStats)
+        assert stats is not None
+        records.append(stats.telemetry)
+    eager, graphed = records
+    if not np.array_equal(eager.steps, graphed.steps):
+        return f"telemetry check: DIFFERENT steps ({len(eager.steps)} eager, {len(graphed.steps)})"
+    worst = 0.0
+    for i in range(len(eager.specs)):
+        for name in ("mean", "std"):
+            a, b = getattr(eager.layer(i), name), getattr(graphed.layer(i), name)
+            worst = max(worst, float(np.nanmax(np.abs(a - b) / (np.abs(a) + 1e-3))))
+    verdict = "agree" if worst < 0.05 else "DIFFER"
+    return (f"telemetry check: {len(eager.steps)} steps each, per-layer mean and std of every "
+            f"step: max relative difference graph vs eager {worst:.2g} ({verdict})")  # fmt: skip
 
 
 def hand_fit(loader: TensorLoader, epochs: int, device: torch.device, graph: bool) -> Result:
@@ -158,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
             f"check: training loss per epoch, graph {[round(v, 4) for v in graph_losses]} vs "
             f"eager {[round(v, 4) for v in eager_losses]}: max relative difference {diff:.2g}"
         )
+        lines.append(telemetry_check(loader))
     else:
         lines.append("no CUDA device: the graph variants did not run")
     print(table)

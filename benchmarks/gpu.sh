@@ -22,6 +22,9 @@ bench() {
 nvidia-smi -L
 python3 -c 'import lookinside, torch; print("torch", torch.__version__, "CUDA", torch.version.cuda)'
 bench benchmarks/cuda_graph.py --device cuda --epochs 4 --repeats 3
+# The command line end to end with a graph: Adam on one-cycle, bf16, telemetry, report.
+runs=$(mktemp -d)
+bench -m lookinside train --recipe fast --cuda-graph --out "$runs/fast-graph"
 bench benchmarks/fast_recipe.py --device cuda --seeds 10
 bench benchmarks/fast_recipe.py --device cuda --seeds 10 --cuda-graph
 bench benchmarks/fast_recipe.py --device cuda --seeds 10 --cuda-graph --channels-last
