@@ -26,7 +26,8 @@ from torch import Tensor, nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import lookinside as li
-from lookinside.callbacks.cuda_graph import CaptureAware, GraphHypers, tree_map
+from lookinside.callbacks.cuda_graph import CaptureAware, GraphHypers
+from lookinside.tensor_tree import tensors, tree_map
 
 
 class HostReads(TorchDispatchMode):
@@ -60,7 +61,6 @@ class PythonGraph:
 
     def __init__(self, learn: li.Learner, device: torch.device) -> None:
         self.learn = learn
-        self.captures = 0
 
     def warmup(self) -> AbstractContextManager[None]:
         return nullcontext()
@@ -78,7 +78,6 @@ class PythonGraph:
         for p, saved in opt_state.items():
             for k, v in saved.items():
                 opt.state[p][k].copy_(v)
-        self.captures += 1
         return list(self.outputs)
 
     def replay(self) -> None:
@@ -94,18 +93,12 @@ class PythonGraph:
         for cb in aware:
             cb.on_capture_end()
         learn.xb, learn.yb = batch
-        for static, new in zip(_flat(self.outputs), _flat(outputs), strict=True):
+        for static, new in zip(tensors(self.outputs), tensors(outputs), strict=True):
             static.copy_(new)
         for p, g in zip(learn.model.parameters(), self.grads, strict=True):
             assert g is not None and p.grad is not None
             g.copy_(p.grad)
             p.grad = g
-
-
-def _flat(x: Any) -> list[Tensor]:
-    from lookinside.callbacks.cuda_graph import tensors
-
-    return tensors(x)
 
 
 def bn_net() -> nn.Module:

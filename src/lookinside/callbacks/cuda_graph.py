@@ -43,6 +43,7 @@ from torch import Tensor
 from ..callback import Callback
 from ..distributed import world
 from ..errors import LookinsideError
+from ..tensor_tree import tensors, tree_map
 from .mixed_precision import MixedPrecision
 from .param_scheduler import ParamScheduler
 
@@ -97,24 +98,6 @@ class CaptureAware(Protocol):
     def on_replay(self) -> None: ...
 
 
-def tree_map(fn: Callable[[Tensor], Tensor], x: Any) -> Any:
-    """`fn` applied to every tensor in tuples, lists and dicts of them; other leaves kept."""
-    if isinstance(x, Tensor):
-        return fn(x)
-    if isinstance(x, (tuple, list)):
-        return type(x)(tree_map(fn, v) for v in x)
-    if isinstance(x, dict):
-        return {k: tree_map(fn, v) for k, v in x.items()}
-    return x
-
-
-def tensors(x: Any) -> list[Tensor]:
-    """The tensors of `x`, in `tree_map`'s order."""
-    found: list[Tensor] = []
-    tree_map(lambda t: found.append(t) or t, x)  # type: ignore[func-returns-value]
-    return found
-
-
 def layout(x: Any) -> list[tuple[torch.Size, torch.dtype, torch.device]]:
     """What a static copy of `x` must match: each tensor's shape, dtype and device."""
     return [(t.shape, t.dtype, t.device) for t in tensors(x)]
@@ -134,8 +117,7 @@ class GraphHypers:
     def __init__(self, opt: torch.optim.Optimizer, device: torch.device, live_beta1: bool) -> None:
         self.groups = opt.param_groups
         adam = isinstance(opt, torch.optim.Adam)  # AdamW is one
-        self.live_beta1 = adam and live_beta1
-        live = (("lr", "beta1") if self.live_beta1 else ("lr",)) if adam else ()
+        live = (("lr", "beta1") if live_beta1 else ("lr",)) if adam else ()
         numbers = [_numbers(g) for g in self.groups]
         self.values = [{k: n[k] for k in live} for n in numbers]
         self.tensors = [

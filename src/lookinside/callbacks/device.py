@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ..callback import Callback
+from ..tensor_tree import tree_map
 
 if TYPE_CHECKING:
     from ..learner import Learner
@@ -23,13 +24,8 @@ def default_device() -> torch.device:
 
 def to_device(batch: Any, device: torch.device) -> Any:
     """Move a tensor, or tuples, lists and dicts of them, to `device` (no-op where it is)."""
-    if isinstance(batch, torch.Tensor):  # asynchronous only towards a GPU, where it is safe
-        return batch.to(device, non_blocking=device.type == "cuda")
-    if isinstance(batch, (tuple, list)):
-        return type(batch)(to_device(b, device) for b in batch)
-    if isinstance(batch, dict):
-        return {k: to_device(v, device) for k, v in batch.items()}
-    return batch
+    # Asynchronous only towards a GPU, where it is safe.
+    return tree_map(lambda t: t.to(device, non_blocking=device.type == "cuda"), batch)
 
 
 class DeviceCallback(Callback):
