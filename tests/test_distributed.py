@@ -12,6 +12,7 @@ import torch
 
 import lookinside as li
 from lookinside.cli import main
+from lookinside.distributed import sum_over_ranks
 
 
 def metrics(run_dir: Path) -> list[dict[str, float]]:
@@ -37,6 +38,26 @@ def test_two_gloo_processes_match_one_process_with_the_same_global_batch(
     for a, b in zip(metrics(ddp), metrics(single), strict=True):
         assert a == pytest.approx(b, rel=1e-4, abs=1e-6)
     assert (ddp / "checkpoints").is_dir() and (ddp / "report.html").exists()
+
+
+def _sum_many_times(rank: int, store_file: str, held: torch.Tensor) -> None:
+    """One rank of the test below: 200 sums; count how often gloo still held the tensor after."""
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", store=dist.FileStore(store_file, 2), rank=rank, world_size=2)
+    for _ in range(200):
+        t = sum_over_ranks(torch.ones(3))
+        held[rank] += int(t._use_count() > 1)
+        assert t.tolist() == [2.0, 2.0, 2.0]
+    dist.destroy_process_group()
+
+
+def test_a_summed_tensor_is_no_longer_held_by_the_gloo_worker_thread(tmp_path: Path) -> None:
+    # Without the wait, about one sum in five returns while gloo's worker still holds the
+    # tensor; a rank that then exits at once aborts with SIGABRT (the CI failure this guards).
+    held = torch.zeros(2, dtype=torch.long).share_memory_()
+    torch.multiprocessing.spawn(_sum_many_times, args=(str(tmp_path / "store"), held), nprocs=2)
+    assert held.tolist() == [0, 0]
 
 
 def test_shards_split_every_epoch_between_ranks() -> None:

@@ -9,6 +9,7 @@ on the CPU the backend is gloo.
 from __future__ import annotations
 
 import os
+import time
 from typing import TYPE_CHECKING
 
 import torch
@@ -53,7 +54,25 @@ def sum_over_ranks(t: Tensor) -> Tensor:
     """`t` summed over every rank (in place); `t` itself with a single process."""
     if world()[1] > 1:
         dist.all_reduce(t, op=dist.ReduceOp.SUM)
+        if dist.get_backend() == "gloo":
+            wait_until_released(t)
     return t
+
+
+def wait_until_released(t: Tensor, timeout: float = 10.0) -> None:
+    """Return once no one but the caller holds `t` (or after `timeout` seconds).
+
+    gloo's worker thread lets go of a collective's tensor a moment *after* the caller has been
+    told it is done. Were that thread the last holder while the interpreter shuts down, it would
+    need the GIL to free the tensor's Python object, and the process would abort (SIGABRT,
+    "terminate called without an active exception") on a rank that finished first.
+    """
+    use_count = getattr(t, "_use_count", None)  # private in torch: looked up, not assumed
+    if use_count is None:
+        return
+    deadline = time.monotonic() + timeout
+    while use_count() > 1 and time.monotonic() < deadline:
+        time.sleep(1e-4)
 
 
 def unwrap(model: nn.Module) -> nn.Module:
