@@ -119,7 +119,6 @@ class Checkpoint(Callback):
         self, directory: str | os.PathLike[str], keep: int = 2, extra: dict[str, Any] | None = None
     ):
         self.directory, self.keep, self.extra = Path(directory), keep, extra or {}
-        self.start_epoch = 0  # epochs done before this fit (set when resuming)
 
     def after_epoch(self, learn: Learner) -> None:
         if not learn.epoch_done:

@@ -195,10 +195,10 @@ def train(config: TrainConfig, verbose: bool = True, cbs: Sequence[Callback] = (
     setup_from_env()
     if config.lr == "auto" and world()[1] > 1:
         raise LookinsideError("--lr auto needs a single process: run lookinside lr-find first.")
-    if config.bs > (config.subset or _n_train(config)):
-        n = config.subset or _n_train(config)
+    n_train = config.subset or _n_train(config)
+    if config.bs > n_train:
         raise LookinsideError(
-            f"batch size {config.bs} is larger than the training set ({n} images)."
+            f"batch size {config.bs} is larger than the training set ({n_train} images)."
         )
     learn = build_learner(config)
     if world()[0] != 0:  # another rank: trains, writes nothing

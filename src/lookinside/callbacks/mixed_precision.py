@@ -67,6 +67,7 @@ class MixedPrecision(Callback):
         self.scaler: torch.amp.GradScaler | None = None  # fp16 only, made by before_fit
         self.skipped_steps = 0  # fp16 steps skipped because the gradients overflowed
         self._autocast: Any = None
+        self._device_type = "cpu"  # the model's, set by before_fit
         self._unscaled_loss: torch.Tensor | None = None
         self._probe: _ScalerProbe | None = None
         self._checked = False
@@ -78,10 +79,10 @@ class MixedPrecision(Callback):
         return self.dtype == torch.float16
 
     def before_fit(self, learn: Learner) -> None:
+        self._device_type = next(learn.model.parameters()).device.type  # placed by now
         if self.scaled and self.scaler is None:
-            device = next(learn.model.parameters()).device.type
             self.scaler = torch.amp.GradScaler(
-                device, init_scale=self.init_scale, growth_interval=self.growth_interval
+                self._device_type, init_scale=self.init_scale, growth_interval=self.growth_interval
             )
             if self._resumed_scaler is not None:
                 self.scaler.load_state_dict(self._resumed_scaler)
@@ -91,8 +92,9 @@ class MixedPrecision(Callback):
         self._checked = False  # whether this batch's gradients went through the scaler
 
     def before_batch(self, learn: Learner) -> None:
-        device = next(learn.model.parameters()).device.type
-        self._autocast = torch.autocast(device, self.dtype, cache_enabled=self.cache_enabled)
+        self._autocast = torch.autocast(
+            self._device_type, self.dtype, cache_enabled=self.cache_enabled
+        )
         self._autocast.__enter__()
 
     def _leave(self, learn: Learner) -> None:
