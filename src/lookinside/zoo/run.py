@@ -1,0 +1,282 @@
+"""Train one zoo case and score its diagnosis against the case's labels.
+
+A case is healthy when it expects nothing: it passes when the diagnosis gives no warning and
+no error. A faulty case passes when every expected finding appears (its kind; its layer, or a
+layer inside it, where the label names one; first among the warnings and errors where the
+label says so) and no forbidden kind does. Where a run goes non-finite, an independent check
+(hooks that test every output with `torch.isfinite`) says which layer and step went first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..callbacks import ActivationStats
+from ..data import DataLoaders
+from ..diagnosis import Finding, diagnose
+from ..functional import accuracy
+from ..learner import Learner
+from ..watcher import default_modules, watch
+
+ORACLE = "<first non-finite layer>"  # a label's layer: the one the independent check finds
+SERIOUS = ("warning", "error")
+
+
+@dataclass(frozen=True)
+class Expect:
+    """A finding that must appear: its kind, and where given its layer (or a layer inside it);
+    `first`: it must come first among the warnings and errors."""
+
+    kind: str
+    layer: str | None = None
+    first: bool = False
+
+    def __str__(self) -> str:
+        where = "" if self.layer is None else f"@{'oracle' if self.layer == ORACLE else self.layer}"
+        return f"{self.kind}{where}{' (first)' if self.first else ''}"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One labelled training run: the model, the data, how it trains, and what must be found.
+
+    `params` picks what the optimizer gets (default: every parameter); `loop="watch"` trains
+    with a hand-written loop under `lookinside.watch` instead of the `Learner`.
+    """
+
+    name: str
+    family: str
+    what: str
+    build: Callable[[], nn.Module]
+    data: Callable[[], DataLoaders]
+    lr: float
+    epochs: int = 2
+    opt: str = "sgd"
+    loss: Callable[[Any, Tensor], Tensor] = F.cross_entropy
+    metric: Callable[[Any, Tensor], Tensor] | None = accuracy
+    expect: tuple[Expect, ...] = ()
+    forbid: tuple[str, ...] = ()
+    params: Callable[[nn.Module], Iterable[nn.Parameter]] | None = None
+    loop: str = "learner"
+    seed: int = 0
+
+    @property
+    def healthy(self) -> bool:
+        """Whether nothing is wrong with this run."""
+        return not self.expect
+
+
+@dataclass
+class CaseResult:
+    """What a case's run gave: findings, accuracy, time, the independent non-finite check."""
+
+    name: str
+    findings: list[Finding]
+    accuracy: float
+    seconds: float
+    first_non_finite: tuple[str, int] | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        """Whether the diagnosis met the case's labels."""
+        return not self.problems
+
+    def found(self) -> str:
+        """The findings, briefly: `kind@layer (severity)`, in the diagnosis' order."""
+        return "; ".join(f"{f.kind}@{f.layer} ({f.severity[0]})" for f in self.findings) or "-"
+
+
+def layers_of(finding: Finding) -> list[str]:
+    """Every layer a finding names."""
+    named = getattr(finding, "layers", None)
+    return list(named) if named else [s.strip() for s in finding.layer.split(",")]
+
+
+def inside(layer: str, expected: str) -> bool:
+    """Whether `layer` is `expected` or a part of it (a submodule, an element of its output)."""
+    return layer == expected or layer.startswith((f"{expected}.", f"{expected}["))
+
+
+def score(case: Case, findings: list[Finding], oracle: tuple[str, int] | None) -> list[str]:
+    """The ways the findings miss the case's labels (empty: the case passes)."""
+    serious = [f for f in findings if f.severity in SERIOUS]
+    if case.healthy:
+        return [f"false alarm: {f.kind}@{f.layer}" for f in serious]
+    problems = []
+    for want in case.expect:
+        same_kind = [f for f in findings if f.kind == want.kind]
+        if not same_kind:
+            problems.append(f"missed {want.kind}")
+            continue
+        layer = want.layer
+        if layer == ORACLE:
+            if oracle is None:
+                problems.append("the run never went non-finite")
+                continue
+            layer = oracle[0]
+            if not any(f.steps[0] == oracle[1] for f in same_kind):
+                problems.append(f"{want.kind} at the wrong step (true: {oracle[1]})")
+        if layer is not None and not any(
+            inside(name, layer) for f in same_kind for name in layers_of(f)
+        ):
+            problems.append(f"{want.kind} at the wrong layer (true: {layer})")
+        if want.first and (not serious or serious[0].kind != want.kind):
+            problems.append(f"{want.kind} not first")
+    problems += [f"forbidden {f.kind}" for f in findings if f.kind in case.forbid]
+    return problems
+
+
+class FirstNonFinite:
+    """Independent check: the first (layer, training step) whose output holds a NaN or an inf,
+    found by testing each watched module's outputs in full with `torch.isfinite`."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.first: tuple[str, int] | None = None
+        self.step = -1
+        self.handles = [model.register_forward_pre_hook(self._count)]
+        for name, module in default_modules(model):
+            self.handles.append(module.register_forward_hook(functools.partial(self._check, name)))
+
+    def _count(self, module: nn.Module, args: Any) -> None:
+        if module.training and torch.is_grad_enabled():
+            self.step += 1
+
+    def _check(self, name: str, module: nn.Module, args: Any, out: Any) -> None:
+        if self.first is None and module.training and torch.is_grad_enabled():
+            if any(not bool(torch.isfinite(t).all()) for t in _floats(out)):
+                self.first = (name, self.step)
+
+    def remove(self) -> None:
+        """Unregister the hooks."""
+        for h in self.handles:
+            h.remove()
+
+
+def _floats(out: Any) -> list[Tensor]:
+    if isinstance(out, Tensor):
+        return [out] if out.is_floating_point() else []
+    if isinstance(out, dict):
+        out = list(out.values())
+    if isinstance(out, (tuple, list)):
+        return [t for o in out for t in _floats(o)]
+    return []
+
+
+OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
+    "sgd": torch.optim.SGD,
+    "sgdm": functools.partial(torch.optim.SGD, momentum=0.9),
+    "adam": torch.optim.Adam,
+}
+
+
+def run_case(case: Case) -> CaseResult:
+    """Train `case` (seeded) and score its diagnosis."""
+    torch.manual_seed(case.seed)
+    model = case.build()
+    dls = case.data()
+    oracle = FirstNonFinite(model)
+    start = time.perf_counter()
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), _quiet_numpy():
+            trained = _watch_loop if case.loop == "watch" else _learner
+            diagnosis, acc = trained(case, model, dls)
+    finally:
+        oracle.remove()
+    try:
+        with _quiet_numpy():
+            findings = diagnosis()
+    except Exception as e:  # a diagnosis that crashes fails the case, it does not stop the zoo
+        result = CaseResult(case.name, [], acc, time.perf_counter() - start, oracle.first)
+        result.problems = [f"the diagnosis crashed: {type(e).__name__}: {e}"]
+        return result
+    result = CaseResult(case.name, findings, acc, time.perf_counter() - start, oracle.first)
+    result.problems = score(case, findings, oracle.first)
+    return result
+
+
+def _optimizer(case: Case, model: nn.Module) -> Callable[..., torch.optim.Optimizer]:
+    make = OPTIMIZERS[case.opt]
+    if case.params is None:
+        return make
+    chosen = list(case.params(model))
+    return lambda _params, lr: make(chosen, lr=lr)
+
+
+Diagnosis = Callable[[], list[Finding]]
+
+
+def _learner(case: Case, model: nn.Module, dls: DataLoaders) -> tuple[Diagnosis, float]:
+    metrics = [case.metric] if case.metric is not None else []
+    learn = Learner(
+        model, dls, loss_func=case.loss, lr=case.lr, opt_func=_optimizer(case, model),
+        cbs=[ActivationStats()], metrics=metrics,
+    )  # fmt: skip
+    learn.progress_bar.rows = False
+    learn.fit(case.epochs)
+    stats = learn.avg_stats.last
+    acc = stats.values.get(f"valid_{_name(case.metric)}", math.nan) if stats else math.nan
+    return learn.activation_stats.diagnose, acc
+
+
+def _name(metric: Callable[..., Any] | None) -> str:
+    return getattr(metric, "__name__", "") if metric is not None else ""
+
+
+def _watch_loop(case: Case, model: nn.Module, dls: DataLoaders) -> tuple[Diagnosis, float]:
+    """The hand-written loop a PyTorch user has, watched from outside."""
+    opt = _optimizer(case, model)(model.parameters(), lr=case.lr)
+    with watch(model) as w:
+        for _ in range(case.epochs):
+            model.train()
+            for xb, yb in dls.train:
+                loss = case.loss(model(xb), yb)
+                if hasattr(w, "record_loss"):
+                    w.record_loss(loss)
+                loss.backward()
+                opt.step()
+                opt.zero_grad()
+    model.eval()
+    hits, n = 0.0, 0
+    with torch.no_grad():
+        for xb, yb in dls.valid or []:
+            if case.metric is not None:
+                hits += float(case.metric(model(xb), yb)) * len(yb)
+            n += len(yb)
+    telemetry = w.telemetry
+    return lambda: diagnose(telemetry), hits / n if n and case.metric is not None else math.nan
+
+
+@contextlib.contextmanager
+def _quiet_numpy() -> Any:
+    import numpy as np
+
+    with np.errstate(all="ignore"):
+        yield
+
+
+def run_all(cases: Sequence[Case], jobs: int = 1) -> list[CaseResult]:
+    """Run every case, in `jobs` processes of one torch thread each; results in case order."""
+    if jobs <= 1:
+        return [run_case(c) for c in cases]
+    import multiprocessing as mp
+
+    with mp.get_context("spawn").Pool(jobs, initializer=torch.set_num_threads, initargs=(1,)) as p:
+        return p.map(_run_named, [c.name for c in cases], chunksize=1)
+
+
+def _run_named(name: str) -> CaseResult:
+    from .cases import case_named
+
+    return run_case(case_named(name))
