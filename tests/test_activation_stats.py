@@ -24,7 +24,9 @@ def test_one_record_per_training_step_and_hooks_removed_after_fit(
     learn.fit(1)
     t = learn.activation_stats.telemetry
     assert t.steps.tolist() == list(range(learn.train_iter))
-    assert len(t) == 7 and t.hist.shape == (94, 7, 40)
+    # the input, the four conv blocks and the linear layer (pooling and flatten are left out)
+    assert [s.name for s in t.specs] == ["input", "0", "1", "2", "3", "6"]
+    assert t.hist.shape == (94, 6, 40)
     assert all(len(m._forward_hooks) == 0 for m in learn.model.modules())
     assert not learn.model._forward_pre_hooks
 
@@ -38,14 +40,17 @@ def test_lr_find_records_nothing(mnist_subset: li.DataLoaders) -> None:
 
 
 def test_plots_and_every(mnist_subset: li.DataLoaders) -> None:
-    learn = mnist_learner(mnist_subset, every=10, grads=True)
+    learn = mnist_learner(mnist_subset, every=10, detail=2)
     learn.fit(1)
     stats = learn.activation_stats
     assert stats.telemetry.steps.tolist() == list(range(0, 94, 10))
-    assert np.isfinite(stats.telemetry[0].grad_std).all()  # type: ignore[arg-type]
+    block = stats.telemetry["0"]
+    assert np.isfinite(block.grad_std).all() and np.isfinite(block.std).all()
+    measured = np.isfinite(block.near_zero)  # details at every other recorded step
+    assert measured.tolist() == [True, False] * 5
     for fig in (stats.plot_means_stds(), stats.plot_hists(), stats.plot_near_zero()):
         assert isinstance(fig, Figure)
-    assert len(stats.plot_hists().axes) == 8  # 7 layers in a 4-wide grid
+    assert len(stats.plot_hists().axes) == 8  # 5 layers (not the input) in a 4-wide grid
 
 
 def test_telemetry_before_any_fit_is_an_error() -> None:

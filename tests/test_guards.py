@@ -84,7 +84,7 @@ def test_cli_reports_a_diverged_run_with_the_step_and_the_layer(
     )
     err = capsys.readouterr().err
     assert "stopped early: the training loss became non-finite at step" in err
-    assert "the first non-finite activations: layer" in err
+    assert "the first non-finite values: layer" in err
     assert (out / "report.html").exists()
 
 

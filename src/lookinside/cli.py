@@ -201,16 +201,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     """`lookinside inspect RUN_DIR`: the run's diagnosis, recomputed from its telemetry."""
-    from .diagnosis import diagnose
-    from .telemetry import Telemetry
+    from .train import inspect_run
 
-    run_dir = Path(args.run_dir)
-    if not (run_dir / "config.json").is_file():
-        raise LookinsideError(f"{run_dir} is not a run directory (it has no config.json).")
-    path = run_dir / "telemetry.npz"
-    if not path.is_file():
-        raise LookinsideError(f"{run_dir} has no telemetry.npz (was it run with --no-telemetry?).")
-    print(format_findings(diagnose(Telemetry.load(path))))
+    print(format_findings(inspect_run(args.run_dir)))
     return 0
 
 

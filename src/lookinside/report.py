@@ -27,7 +27,7 @@ PLOT_TITLES = {
     "means_stds_first": "Activation means and stds, first steps",
     "means_stds": "Activation means and stds",
     "hists": "Activation histograms (the colorful dimension)",
-    "near_zero": "Share of activations near zero",
+    "near_zero": "Values at their unit's floor, and dead units",
     "grads": "Output-gradient stds",
 }
 
@@ -86,7 +86,7 @@ def _findings(directory: Path) -> list[str]:
         return ["<p>No telemetry was recorded for this run.</p>"]
     findings = json.loads(path.read_text()).get("findings", [])
     if not findings:
-        return ['<p class="ok">Nothing looks wrong in the activations.</p>']
+        return ['<p class="ok">Nothing looks wrong.</p>']
     out = []
     for f in findings:
         link = f'<a href="#plot-{escape(f["plot"])}">see the plot</a>' if f.get("plot") else ""

@@ -49,7 +49,8 @@ def plot_loss_curves(results: list[RunResult]) -> Figure:
 
 
 def plot_near_zero(results: list[RunResult]) -> Figure:
-    """Each variant's near-zero share per layer over the last quarter of training."""
+    """Each variant's share of values at their unit's floor, per layer, over the last
+    quarter of training."""
     fig = Figure(figsize=(10, 4), layout="constrained")
     ax = fig.add_subplot()
     shares: dict[str, list[np.ndarray]] = {}
@@ -58,22 +59,26 @@ def plot_near_zero(results: list[RunResult]) -> Figure:
         path = Path(r.run_dir) / "telemetry.npz"
         if r.status != "done" or not path.exists():
             continue
-        t = Telemetry.load(path)
-        names = names or [s.name for s in t.specs]
-        late = slice(-max(1, len(t.steps) // 4), None)
-        shares.setdefault(r.variant, []).append(
-            np.array([np.nanmean(layer.near_zero[late]) for layer in t])
-        )
+        layers = [x for x in Telemetry.load(path) if x.spec.role != "input"]
+        names = names or [x.name for x in layers]
+        shares.setdefault(r.variant, []).append(np.array([_late(x.near_zero) for x in layers]))
     width = 0.8 / max(len(shares), 1)
     for k, (variant, rows) in enumerate(shares.items()):
         n = min(len(x) for x in rows)
         x = np.arange(n) + k * width
         ax.bar(x, np.mean([row[:n] for row in rows], axis=0), width, label=variant)
     ax.set_xticks(np.arange(len(names)) + 0.4 - width / 2, names)
-    ax.set(xlabel="layer", ylabel="near-zero share, last quarter", ylim=(0, 1))
+    ax.set(xlabel="layer", ylabel="share at the unit's floor, last quarter", ylim=(0, 1))
     if shares:
         ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1))
     return fig
+
+
+def _late(values: np.ndarray) -> float:
+    """The mean of the measured values over the last quarter of the steps (NaN if none)."""
+    late = values[-max(1, len(values) // 4) :]
+    late = late[np.isfinite(late)]
+    return float(late.mean()) if len(late) else float("nan")
 
 
 def write_study_plots(results: list[RunResult], summaries: list[VariantSummary], out: Path) -> None:

@@ -1,89 +1,228 @@
-"""Telemetry records: what `watch` and `ActivationStats` measured, as typed arrays.
+"""Telemetry records: what `watch` and `ActivationStats` measured, as typed host arrays.
 
-`Telemetry` holds raw sums per recorded step and layer (so that runs can be merged, saved and
-re-derived exactly); `LayerStats` is one layer's view: mean, std, near-zero fraction and
-histogram per step. Both live on the host, as NumPy arrays.
+`Telemetry` keeps, per recorded step and watched output ("layer"), raw numbers that merge and
+re-derive exactly (sums, counts, extremes), a histogram of a sample, and the step's training
+loss; `LayerStats` is one layer's derived view (mean, std, dead units, ...). `STAT_FIELDS`
+names the numbers; `watch_stats` says how each is measured on the device.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import os
 import zipfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .errors import LookinsideError
 from .files import atomic_write_bytes
 
+FORMAT = 2
+# A sum of values whose size times count reaches a hundredth of float32's largest value may
+# overflow without any value being infinite (the margin covers a minimum seen in a sample).
+OVERFLOW = 3.4e36
+
+# Per step and layer. Counts known on the host: values in the output (`n`), in its sample
+# (`sample`), units (`units`); the same for the output's gradient (`gn`, `gsample`).
+# Measured on the device (see `watch_stats`): Σx, Σx², min, max; units constant over the
+# first items of the batch (`dead`); sampled values at their unit's floor (`floor`) or at the
+# activation's bounds (`bound`); Σg, Σg², sampled zero gradients (`gzero`); the module's
+# parameter norm after the step (`pnorm`).
+STAT_FIELDS = (
+    "n", "sample", "units", "gn", "gsample",
+    "sum", "sumsq", "min", "max", "dead", "floor", "bound",
+    "gsum", "gsumsq", "gzero", "pnorm",
+)  # fmt: skip
+FIELD = {name: i for i, name in enumerate(STAT_FIELDS)}
+
+Bounds = tuple[float | None, float | None]
+
 
 @dataclass(frozen=True)
 class LayerSpec:
-    """How one watched module's outputs are binned.
+    """What is known of one watched output before any number: where it comes from and how
+    to read it.
 
-    `floor` is the activation's lowest typical value (0 after ReLU, -sub after GeneralRelu),
-    None for signed outputs (conv, linear, norm layers). `rectified` marks outputs of a
-    ReLU-family activation, where mass at the floor means units that do nothing.
+    `name` is the module's qualified name, followed by the place inside its output for a
+    tuple, list or dict (`rnn[0]`, `body[logits]`); `input` and `output` are the model's own.
+    `kind` groups outputs of the same sort (a module type and place), which the diagnosis
+    compares across depth. `lo`, `hi`: the histogram's range. `bounds`: the activation's
+    saturating values (Sigmoid (0, 1), Tanh (-1, 1), a cap), if any. `unit_dim`: the axis of
+    the output's units (channels or features); `ndim`, its number of axes. `params`,
+    `trainable`: the module's parameter counts; `init_gain`: std(W)·√fan_in of its first
+    weight when first seen (√2 is kaiming's gain for ReLU, about 0.58 PyTorch's default).
     """
 
     name: str
     label: str
     lo: float
     hi: float
-    floor: float | None
-    rectified: bool
-    maxv: float | None = None
+    role: str = "layer"
+    module: str = ""
+    kind: str = ""
+    bounds: Bounds | None = None
+    unit_dim: int = -1
+    ndim: int = 0
+    params: int = 0
+    trainable: int = 0
+    init_gain: float | None = None
 
 
 @dataclass
 class LayerStats:
     """One layer over the recorded steps: arrays of shape (steps,), `hist` (steps, bins).
 
-    `near_zero` is the share of sampled values in the two histogram bins just above the floor
-    ([0, 0.5) after ReLU, as in the lesson; [-0.4, 0.3) after GeneralRelu(0.1, 0.4, 6), whose
-    floor is -0.4), or the two bins around 0 for signed outputs. `hist` counts a sample of each
-    step's values (see `Telemetry.hist_sample`); values outside [lo, hi) are not counted.
+    `near_zero` is the share of sampled values within 1 % of their unit's range from the
+    unit's lowest value over the first items of the batch (its floor): the zeros of a ReLU, the
+    low plateau of a sigmoid, whatever module made them. `dead` is the share of units whose
+    output is the same for each of those items (see `watch_stats`). `saturated` is the share
+    of sampled values within 1 % of the activation's bounds (NaN without bounds). Gradient
+    statistics are those of the output's gradient; `param_norm` is the module's parameter
+    norm after each step. The sampled statistics are NaN at the steps that did not measure
+    details (see `Watcher`'s `detail`).
     """
 
     spec: LayerSpec
     steps: np.ndarray
-    mean: np.ndarray
-    std: np.ndarray
-    near_zero: np.ndarray
+    values: np.ndarray  # (steps, fields)
     hist: np.ndarray
-    grad_mean: np.ndarray | None = None
-    grad_std: np.ndarray | None = None
-    param_norm: np.ndarray | None = None
 
     @property
     def name(self) -> str:
-        """The module's qualified name in the model."""
+        """The layer's name (see `LayerSpec`)."""
         return self.spec.name
+
+    def field(self, name: str) -> np.ndarray:
+        """One raw field of `STAT_FIELDS`, per step."""
+        return self.values[:, FIELD[name]]
+
+    @property
+    def mean(self) -> np.ndarray:
+        """Mean of the output per step."""
+        return _ratio(self.field("sum"), self.field("n"))
+
+    @property
+    def std(self) -> np.ndarray:
+        """Std of the output per step (NaN where Σx² overflowed float32: see `abs_max`)."""
+        return _std(self.field("sum"), self.field("sumsq"), self.field("n"))
+
+    @property
+    def min(self) -> np.ndarray:
+        """Smallest value per step, over the first items of the batch."""
+        return self.field("min")
+
+    @property
+    def max(self) -> np.ndarray:
+        """Largest value per step, over the whole output."""
+        return self.field("max")
+
+    @property
+    def abs_max(self) -> np.ndarray:
+        """Largest |value| per step (the smallest value from the first items only)."""
+        biggest: np.ndarray = np.maximum(np.abs(self.field("min")), np.abs(self.field("max")))
+        return biggest
+
+    @property
+    def non_finite(self) -> np.ndarray:
+        """Whether the step's output held a NaN or an infinity anywhere (exact): a NaN or a
+        +inf makes its largest value non-finite, a -inf its sum, which overflows by itself
+        only when the values are near float32's limit (told apart by their extremes)."""
+        recorded = ~np.isnan(self.field("n"))
+        top, low, total = self.field("max"), self.field("min"), self.field("sum")
+        with np.errstate(invalid="ignore", over="ignore"):
+            overflow = np.isfinite(low) & (self.abs_max * self.field("n") >= OVERFLOW)
+        bad: np.ndarray = recorded & (~np.isfinite(top) | (~np.isfinite(total) & ~overflow))
+        return bad
+
+    @property
+    def rms(self) -> np.ndarray:
+        """Root mean square of the output per step."""
+        rms: np.ndarray = np.sqrt(_ratio(self.field("sumsq"), self.field("n")))
+        return rms
+
+    @property
+    def near_zero(self) -> np.ndarray:
+        """Share of sampled values at their unit's floor (see the class docstring)."""
+        return _ratio(self.field("floor"), self.field("sample"))
+
+    @property
+    def dead(self) -> np.ndarray:
+        """Share of units constant over the batch."""
+        return _ratio(self.field("dead"), self.field("units"))
+
+    @property
+    def saturated(self) -> np.ndarray:
+        """Share of sampled values at the activation's bounds (NaN without bounds)."""
+        return _ratio(self.field("bound"), self.field("sample"))
+
+    @property
+    def grad_mean(self) -> np.ndarray:
+        """Mean of the output's gradient per step (NaN when not recorded)."""
+        return _ratio(self.field("gsum"), self.field("gn"))
+
+    @property
+    def grad_std(self) -> np.ndarray:
+        """Std of the output's gradient per step."""
+        return _std(self.field("gsum"), self.field("gsumsq"), self.field("gn"))
+
+    @property
+    def grad_rms(self) -> np.ndarray:
+        """Root mean square of the output's gradient per step."""
+        rms: np.ndarray = np.sqrt(_ratio(self.field("gsumsq"), self.field("gn")))
+        return rms
+
+    @property
+    def grad_non_finite(self) -> np.ndarray:
+        """Whether the step's output gradient held a NaN or an infinity (from Σg, which
+        overflows float32 only for gradients past about 1e32)."""
+        bad: np.ndarray = ~np.isnan(self.field("gn")) & ~np.isfinite(self.field("gsum"))
+        return bad
+
+    @property
+    def zero_grad(self) -> np.ndarray:
+        """Share of sampled output-gradient values that are exactly zero."""
+        return _ratio(self.field("gzero"), self.field("gsample"))
+
+    @property
+    def param_norm(self) -> np.ndarray:
+        """The module's parameter norm after each step (NaN without parameters)."""
+        return self.field("pnorm")
+
+
+def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return a / b  # type: ignore[no-any-return]
+
+
+def _std(sums: np.ndarray, sumsqs: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    mean = _ratio(sums, counts)
+    with np.errstate(invalid="ignore", over="ignore"):
+        var = np.maximum(_ratio(sumsqs, counts) - mean * mean, 0.0)  # E[X²] - E[X]²
+        var = np.where(np.isinf(sumsqs), np.nan, var)  # float32 overflow: unknown, not infinite
+    std: np.ndarray = np.sqrt(var)
+    return std
 
 
 @dataclass
 class Telemetry:
-    """Raw per-step, per-layer sums of a watched run (S steps, L layers, B bins).
+    """Everything a watched run recorded (S steps, L layers, F fields, B bins).
 
-    `sums`, `sumsqs`, `counts`: Σx, Σx² and the number of values, (S, L). `hist`: (S, L, B)
-    counts over a sample of `sample_counts` values. Optional gradient sums of the outputs and
-    parameter norms, (S, L). Unrecorded entries are NaN.
+    `values` (S, L, F): the fields of `STAT_FIELDS`, NaN where not recorded. `hist` (S, L, B):
+    counts over a sample of each output. `losses` (S,): the training loss at each recorded
+    step (NaN when none was given). `meta`: facts about the model and the loss (normalization
+    and activation layers, the loss function, the number of outputs) and the recording.
     """
 
     specs: list[LayerSpec]
     steps: np.ndarray
-    sums: np.ndarray
-    sumsqs: np.ndarray
-    counts: np.ndarray
+    values: np.ndarray
     hist: np.ndarray
-    sample_counts: np.ndarray
-    grad_sums: np.ndarray | None = None
-    grad_sumsqs: np.ndarray | None = None
-    grad_counts: np.ndarray | None = None
-    param_norms: np.ndarray | None = None
-    hist_sample: int | None = None
+    losses: np.ndarray
+    meta: dict[str, Any] = field(default_factory=dict)
 
     @property
     def bins(self) -> int:
@@ -95,55 +234,61 @@ class Telemetry:
 
     def __getitem__(self, key: int | str) -> LayerStats:
         i = key if isinstance(key, int) else [s.name for s in self.specs].index(key)
-        return self.layer(i)
+        return LayerStats(self.specs[i], self.steps, self.values[:, i], self.hist[:, i])
 
     def __iter__(self):  # type: ignore[no-untyped-def]
-        return (self.layer(i) for i in range(len(self.specs)))
+        return (self[i] for i in range(len(self.specs)))
+
+    def __repr__(self) -> str:
+        return f"Telemetry({len(self.specs)} layers, {len(self.steps)} recorded steps)"
 
     def then(self, later: Telemetry) -> Telemetry:
-        """This record followed by `later`'s steps (a resumed run); the layers must match."""
-        if [s.name for s in later.specs] != [s.name for s in self.specs]:
+        """This record followed by `later`'s steps (a resumed run). `later` has the same
+        layers, possibly followed by layers first seen after the resume."""
+        names = [s.name for s in self.specs]
+        if [s.name for s in later.specs[: len(names)]] != names:
             raise ValueError("cannot join telemetry of different layers.")
-        a, b = self.arrays(), later.arrays()
-        joined = {k: np.concatenate([a[k], b[k]]) if k in per_step else a[k] for k in a}
-        return Telemetry.from_arrays(joined)
+        earlier = self.padded(len(later.specs))
+        return Telemetry(
+            later.specs,
+            np.concatenate([earlier.steps, later.steps]),
+            np.concatenate([earlier.values, later.values]),
+            np.concatenate([earlier.hist, later.hist]),
+            np.concatenate([earlier.losses, later.losses]),
+            {**self.meta, **later.meta},
+        )
+
+    def padded(self, layers: int) -> Telemetry:
+        """The same record with NaN columns for layers beyond its own (first seen later)."""
+        extra = layers - len(self.specs)
+        if extra <= 0:
+            return self
+        s = len(self.steps)
+        return Telemetry(
+            self.specs,
+            self.steps,
+            np.concatenate([self.values, np.full((s, extra, self.values.shape[2]), np.nan)], 1),
+            np.concatenate([self.hist, np.full((s, extra, self.bins), np.nan)], 1),
+            self.losses,
+            self.meta,
+        )
 
     def _repr_html_(self) -> str:
         """A table of the layers' last recorded statistics, for notebooks."""
         from html import escape
 
         def last(a: np.ndarray) -> str:
-            return f"{a[-1]:.3f}" if len(a) else "-"
+            return f"{a[-1]:.3g}" if len(a) else "-"
 
         rows = "".join(
             f"<tr><td>{escape(x.spec.label)}</td><td>{last(x.mean)}</td><td>{last(x.std)}</td>"
-            f"<td>{last(x.near_zero)}</td></tr>"
+            f"<td>{last(x.near_zero)}</td><td>{last(x.dead)}</td></tr>"
             for x in self
         )
-        head = "<tr><th>layer</th><th>mean</th><th>std</th><th>near zero</th></tr>"
-        return f"<p>Telemetry: {len(self.steps)} recorded steps</p><table>{head}{rows}</table>"
-
-    def layer(self, i: int) -> LayerStats:
-        """Layer `i`'s statistics, derived from the sums."""
-        spec = self.specs[i]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean, std = _mean_std(self.sums[:, i], self.sumsqs[:, i], self.counts[:, i])
-            near = (
-                self.hist[:, i, near_zero_bins(spec, self.bins)].sum(1) / self.sample_counts[:, i]
-            )
-            grad_mean = grad_std = None
-            if (
-                self.grad_sums is not None
-                and self.grad_sumsqs is not None
-                and self.grad_counts is not None
-            ):
-                grad_mean, grad_std = _mean_std(
-                    self.grad_sums[:, i], self.grad_sumsqs[:, i], self.grad_counts[:, i]
-                )
-        norms = self.param_norms[:, i] if self.param_norms is not None else None
-        return LayerStats(
-            spec, self.steps, mean, std, near, self.hist[:, i], grad_mean, grad_std, norms
+        head = (
+            "<tr><th>layer</th><th>mean</th><th>std</th><th>at floor</th><th>dead units</th></tr>"
         )
+        return f"<p>Telemetry: {len(self.steps)} recorded steps</p><table>{head}{rows}</table>"
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write everything to one `.npz` file (atomically); `Telemetry.load` reads it back."""
@@ -153,26 +298,16 @@ class Telemetry:
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Everything as named arrays (what `save` writes and `from_arrays` reads)."""
-        arrays: dict[str, np.ndarray] = {
+        return {
+            "format": np.array(FORMAT),
             "steps": self.steps,
-            "sums": self.sums,
-            "sumsqs": self.sumsqs,
-            "counts": self.counts,
+            "values": self.values,
+            "fields": np.array(STAT_FIELDS),
             "hist": self.hist,
-            "sample_counts": self.sample_counts,
-            "names": np.array([s.name for s in self.specs]),
-            "labels": np.array([s.label for s in self.specs]),
-            "ranges": np.array([[s.lo, s.hi] for s in self.specs], dtype=np.float64),
-            "floors": np.array([np.nan if s.floor is None else s.floor for s in self.specs]),
-            "rectified": np.array([s.rectified for s in self.specs]),
-            "maxv": np.array([np.nan if s.maxv is None else s.maxv for s in self.specs]),
-            "hist_sample": np.array(-1 if self.hist_sample is None else self.hist_sample),
+            "losses": self.losses,
+            "specs": np.array(json.dumps([asdict(s) for s in self.specs])),
+            "meta": np.array(json.dumps(self.meta)),
         }
-        for key in ("grad_sums", "grad_sumsqs", "grad_counts", "param_norms"):
-            value = getattr(self, key)
-            if value is not None:
-                arrays[key] = value
-        return arrays
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Telemetry:
@@ -180,66 +315,32 @@ class Telemetry:
         try:
             with np.load(Path(path), allow_pickle=False) as z:
                 d = {k: z[k] for k in z.files}
-            return cls.from_arrays(d)
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as e:
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
             raise LookinsideError(f"{path} is not a telemetry file ({e}).") from None
+        return cls.from_arrays(d, str(path))
 
     @classmethod
-    def from_arrays(cls, d: dict[str, np.ndarray]) -> Telemetry:
-        """The inverse of `arrays`."""
-        specs = [
-            LayerSpec(
-                str(n),
-                str(lab),
-                float(r[0]),
-                float(r[1]),
-                None if np.isnan(f) else float(f),
-                bool(rc),
-                None if np.isnan(m) else float(m),
+    def from_arrays(cls, d: dict[str, np.ndarray], source: str = "telemetry") -> Telemetry:
+        """The inverse of `arrays`; `source` names the data in errors."""
+        if "format" not in d or int(d["format"]) != FORMAT:
+            raise LookinsideError(
+                f"{source} was written by another version of lookinside (format "
+                f"{int(d['format']) if 'format' in d else 1}, this one reads {FORMAT})."
             )
-            for n, lab, r, f, rc, m in zip(
-                d["names"],
-                d["labels"],
-                d["ranges"],
-                d["floors"],
-                d["rectified"],
-                d["maxv"],
-                strict=True,
-            )
-        ]
-        sample = int(d["hist_sample"])
-        return cls(
-            specs,
-            d["steps"],
-            d["sums"],
-            d["sumsqs"],
-            d["counts"],
-            d["hist"],
-            d["sample_counts"],
-            d.get("grad_sums"),
-            d.get("grad_sumsqs"),
-            d.get("grad_counts"),
-            d.get("param_norms"),
-            None if sample < 0 else sample,
-        )
+        try:
+            fields = [str(f) for f in d["fields"]]
+            values = d["values"].astype(np.float64)
+            if fields != list(STAT_FIELDS):  # written with other fields: keep those we know
+                order = [fields.index(f) if f in fields else -1 for f in STAT_FIELDS]
+                padded = np.concatenate([values, np.full((*values.shape[:2], 1), np.nan)], 2)
+                values = padded[:, :, order]
+            specs = [_spec(s) for s in json.loads(str(d["specs"]))]
+            return cls(specs, d["steps"], values, d["hist"], d["losses"],
+                       json.loads(str(d["meta"])))  # fmt: skip
+        except (KeyError, ValueError, TypeError, IndexError) as e:
+            raise LookinsideError(f"{source} is not a telemetry file ({e}).") from None
 
 
-per_step = {"steps", "sums", "sumsqs", "counts", "hist", "sample_counts", "grad_sums",
-            "grad_sumsqs", "grad_counts", "param_norms"}  # fmt: skip
-
-
-def _mean_std(
-    sums: np.ndarray, sumsqs: np.ndarray, counts: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    mean = sums / counts
-    var = np.maximum(sumsqs / counts - mean * mean, 0.0)  # E[X²] - E[X]²: one pass on the device
-    return mean, np.sqrt(var)
-
-
-def near_zero_bins(spec: LayerSpec, bins: int) -> slice:
-    """The two histogram bins that count as near zero: just above the floor, or around 0."""
-    width = (spec.hi - spec.lo) / bins
-    anchor = spec.floor if spec.floor is not None else -width  # signed: the bins [-w, w)
-    first = round((anchor - spec.lo) / width)
-    first = min(max(first, 0), bins - 2)
-    return slice(first, first + 2)
+def _spec(d: dict[str, Any]) -> LayerSpec:
+    bounds = d.get("bounds")
+    return LayerSpec(**{**d, "bounds": tuple(bounds) if bounds is not None else None})

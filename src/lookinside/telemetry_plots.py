@@ -1,8 +1,9 @@
 """The lesson's telemetry plots, as pure functions of a `Telemetry`: each returns a Figure.
 
 Means and stds per layer over steps; the "colorful dimension" (each layer's histograms
-stacked over steps, log of counts, bins on y, steps on x); the near-zero fraction per layer;
-gradient stds when recorded. Nothing here touches pyplot's global state.
+stacked over the steps that measured them, log of counts, bins on y, steps on x); the share
+of values at each unit's floor and of dead units per layer; gradient stds when recorded.
+Nothing here touches pyplot's global state.
 """
 
 from __future__ import annotations
@@ -29,16 +30,18 @@ def plot_means_stds(t: Telemetry, first: int | None = None) -> Figure:
         ax_std.plot(layer.steps[:n], layer.std[:n], label=layer.name)
     ax_mean.set(xlabel="step", ylabel="activation mean", title="means")
     ax_std.set(xlabel="step", ylabel="activation std", title="stds")
-    ax_std.legend(fontsize="small", ncols=2)
+    if ax_std.lines:
+        ax_std.legend(fontsize="small", ncols=2)
     return fig
 
 
 def plot_hist(t: Telemetry, i: int | str, ax: Axes | None = None) -> Figure:
-    """The colorful dimension of one layer: log(1 + count) per bin (y) and step (x)."""
+    """The colorful dimension of one layer: log(1 + count) per bin (y) and measured step (x)."""
     fig, ax = new_axes(ax)
     layer = t[i]
-    image = np.log1p(np.nan_to_num(layer.hist.T))
-    steps = layer.steps if len(layer.steps) else np.zeros(1)
+    measured = np.isfinite(layer.hist).all(1)
+    image = np.log1p(layer.hist[measured].T) if measured.any() else np.zeros((t.bins, 1))
+    steps = layer.steps[measured] if measured.any() else np.zeros(1)
     ax.imshow(
         image,
         origin="lower",
@@ -52,27 +55,39 @@ def plot_hist(t: Telemetry, i: int | str, ax: Axes | None = None) -> Figure:
 
 
 def plot_hists(t: Telemetry) -> Figure:
-    """The colorful dimension of every layer, in a grid."""
-    cols = min(4, max(len(t), 1))
-    rows = -(-len(t) // cols)
+    """The colorful dimension of every layer with histograms (not the model's input), in a
+    grid."""
+    shown = [i for i, layer in enumerate(t) if np.isfinite(layer.hist).all(1).any()]
+    cols = min(4, max(len(shown), 1))
+    rows = max(1, -(-len(shown) // cols))
     fig = Figure(figsize=(3.6 * cols, 2.8 * rows), layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False).flatten()
     for i, ax in enumerate(axes):
-        if i < len(t):
-            plot_hist(t, i, ax)
+        if i < len(shown):
+            plot_hist(t, shown[i], ax)
             ax.title.set_fontsize("small")
         else:
             ax.set_axis_off()
     return fig
 
 
-def plot_near_zero(t: Telemetry, ax: Axes | None = None) -> Figure:
-    """Share of each layer's activations near zero (see `LayerStats.near_zero`) per step."""
-    fig, ax = new_axes(ax)
+def plot_near_zero(t: Telemetry) -> Figure:
+    """Two panels per measured step: each layer's share of values at its units' floor (see
+    `LayerStats.near_zero`), and its share of dead units."""
+    fig = Figure(figsize=(10, 3.6), layout="constrained")
+    ax_floor, ax_dead = fig.subplots(1, 2)
     for layer in t:
-        ax.plot(layer.steps, layer.near_zero, label=layer.name)
-    ax.set(xlabel="step", ylabel="fraction near zero", ylim=(0, 1))
-    ax.legend(fontsize="small", ncols=2)
+        if layer.spec.role == "input":
+            continue
+        for ax, values in ((ax_floor, layer.near_zero), (ax_dead, layer.dead)):
+            measured = np.isfinite(values)
+            ax.plot(layer.steps[measured], values[measured], label=layer.name)
+    ax_floor.set(xlabel="step", ylabel="share at the unit's floor", ylim=(0, 1),
+                 title="values within 1% of their unit's floor")  # fmt: skip
+    ax_dead.set(xlabel="step", ylabel="share of units", ylim=(0, 1),
+                title="dead units (the same output for every input)")  # fmt: skip
+    if ax_dead.lines:
+        ax_dead.legend(fontsize="small", ncols=2)
     return fig
 
 
@@ -80,8 +95,9 @@ def plot_grads(t: Telemetry, ax: Axes | None = None) -> Figure:
     """Std of each layer's output gradient per step (log scale); empty if not recorded."""
     fig, ax = new_axes(ax)
     for layer in t:
-        if layer.grad_std is not None:
-            ax.plot(layer.steps, layer.grad_std, label=layer.name)
+        measured = np.isfinite(layer.grad_std)
+        if measured.any():
+            ax.plot(layer.steps[measured], layer.grad_std[measured], label=layer.name)
     ax.set(xlabel="step", ylabel="output-gradient std", yscale="log")
     if ax.lines:
         ax.legend(fontsize="small", ncols=2)
@@ -96,6 +112,6 @@ def telemetry_figures(t: Telemetry) -> dict[str, Figure]:
         "hists": plot_hists(t),
         "near_zero": plot_near_zero(t),
     }
-    if t.grad_sums is not None:
+    if any(np.isfinite(layer.grad_std).any() for layer in t):
         figs["grads"] = plot_grads(t)
     return figs

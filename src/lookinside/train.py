@@ -12,7 +12,7 @@ import json
 import math
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from .callbacks import (
     Recorder,
     default_device,
 )
+from .callbacks.csv_logger import read_epochs
 from .callbacks.guards import GradientClip, TerminateOnNonFinite
 from .checkpoint import Checkpoint, apply_checkpoint, epoch_checkpoints, load_checkpoint
 from .config import TrainConfig
@@ -281,29 +282,31 @@ def _fit(
         if not writer:
             raise
         saved_to = checkpoint.save_now(learn)
-        _write_outputs(learn, run_dir)
+        _write_outputs(learn, run_dir, config)
         raise Interrupted(run_dir, saved_to) from None
     if not writer:
         stats = learn.find_cb(AvgStats)
         return TrainResult(run_dir, learn, stats.history if stats is not None else [])
-    result = _write_outputs(learn, run_dir)
+    result = _write_outputs(learn, run_dir, config)
     result.stopped = guard.message
     first = next((f for f in result.findings or [] if f.kind == "non_finite"), None)
     if guard.message and first is not None:
-        result.stopped += (
-            f"; the first non-finite activations: layer {first.layer}, step {first.steps[0]}"
-        )
+        where = "the loss" if first.layer == "loss" else f"layer {first.layer}"
+        result.stopped += f"; the first non-finite values: {where}, step {first.steps[0]}"
     return result
 
 
-def _write_outputs(learn: Learner, run_dir: Path) -> TrainResult:
+def _write_outputs(learn: Learner, run_dir: Path, config: TrainConfig) -> TrainResult:
     stats = learn.find_cb(AvgStats)
     assert stats is not None  # a default callback
     result = TrainResult(run_dir, learn, stats.history)
     write_plots(learn, run_dir)
     activation_stats = learn.find_cb(ActivationStats)
     if activation_stats is not None and activation_stats.has_telemetry:
-        result.findings = write_telemetry(activation_stats.telemetry, run_dir)
+        epochs = [dict(e.values) for e in stats.history]
+        result.findings = write_telemetry(
+            activation_stats.telemetry, run_dir, epochs, config.to_dict()
+        )
     write_report(run_dir)
     return result
 
@@ -323,14 +326,38 @@ def write_plots(learn: Learner, run_dir: Path) -> None:
         save_figure(recorder.plot_sched(), run_dir / "plots" / "sched.png")
 
 
-def write_telemetry(telemetry: Telemetry, run_dir: Path) -> list[Finding]:
-    """Save `telemetry.npz`, its plots, and `diagnosis.json`; return the findings."""
+def write_telemetry(
+    telemetry: Telemetry,
+    run_dir: Path,
+    epochs: Sequence[Mapping[str, float]] = (),
+    options: Mapping[str, Any] | None = None,
+) -> list[Finding]:
+    """Save `telemetry.npz`, its plots, and `diagnosis.json` (the findings for the epochs'
+    losses and the run's options); return the findings."""
     telemetry.save(run_dir / "telemetry.npz")
     for stem, fig in telemetry_figures(telemetry).items():
         save_figure(fig, run_dir / "plots" / f"{stem}.png")
-    findings = diagnose(telemetry)
+    findings = diagnose(telemetry, epochs, options)
     write_json(run_dir / "diagnosis.json", {"findings": [f.to_dict() for f in findings]})
     return findings
+
+
+def inspect_run(run_dir: str | Path) -> list[Finding]:
+    """The diagnosis of a finished run, recomputed from its telemetry, metrics and options."""
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.json"
+    if not config_path.is_file():
+        raise LookinsideError(f"{run_dir} is not a run directory (it has no config.json).")
+    path = run_dir / "telemetry.npz"
+    if not path.is_file():
+        raise LookinsideError(f"{run_dir} has no telemetry.npz (was it run with --no-telemetry?).")
+    try:
+        options = json.loads(config_path.read_text())
+    except (OSError, ValueError) as e:
+        raise LookinsideError(f"{config_path} cannot be read ({e}).") from None
+    if not isinstance(options, dict):
+        raise LookinsideError(f"{config_path} does not hold the options of a run.")
+    return diagnose(Telemetry.load(path), read_epochs(run_dir / "metrics.csv"), options)
 
 
 def lr_find_run(config: TrainConfig) -> tuple[Path, LRFindResult]:

@@ -1,112 +1,70 @@
-"""`watch(model)`: per-layer activation telemetry for any training loop, at almost no cost.
+"""`watch(model)`: per-layer telemetry for any training loop, at almost no cost.
 
     with li.watch(model) as w:
         for xb, yb in batches:
-            ...                      # your loop: forward, backward, step
-    w.telemetry[0].near_zero         # or li.diagnose(w.telemetry), w.report()
+            loss = loss_func(model(xb), yb)
+            w.record_loss(loss)      # optional: lets the diagnosis read the loss curve
+            ...                      # backward, step
+    w.report()                       # or li.diagnose(w.telemetry), w.telemetry["fc"].std
 
-Every forward call of the root model in training mode is one step. At each recorded step, a
-forward hook on each watched module computes, on the device and without reading anything on
-the host: Σx and Σx² of the output (for mean and std), and a 40-bin histogram of a sample of
-it (the first items of the batch, at most `hist_sample` values: batches are shuffled, so this
-is a random sample, and it keeps the histogram's cost small on a CPU). The numbers go into a
-preallocated device buffer, which moves to the host a chunk of steps at a time (asynchronously
-on CUDA). Host memory is bounded: past `max_steps` recorded steps, every other one is dropped
-and recording continues at half the rate.
+Every forward of the root model in training mode with gradients enabled is one step; other
+forwards (evaluation, `torch.no_grad()`) are not recorded. A module called several times in
+one step keeps its last call. At each recorded step, hooks measure on the device, without
+reading anything on the host (see `watch_stats`): each watched module's outputs (every float
+tensor inside a tuple, list or dict, named by its place), the model's input and output, each
+output's gradient, and each module's parameter norm after the optimizer's step. The numbers go
+into a device buffer that moves to the host a chunk of steps at a time (`watch_buffer`).
 
-Which modules: by default the model's direct children (for `cnn()`: each conv block, the pool,
-the flatten and the linear layer, as in the lesson), or the model itself if it has none.
-Histogram range per module, from its last leaf module: after ReLU [0, 10] (the lesson's);
-after GeneralRelu 14 wide, starting 7 below its floor -sub (the lesson used -7..7); after a
-shape-only module (pooling, flatten, Lambda, dropout) the same as the module before it;
-otherwise (conv, linear, norm outputs) [-7, 7].
+Which modules: by default the model's blocks (see `watch_layers.default_modules`).
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
+from dataclasses import replace
 from types import TracebackType
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from .distributed import unwrap
-from .hooks import Hook
-from .nn import GeneralRelu, Lambda
 from .telemetry import LayerSpec, Telemetry
-
-BINS = 40
-_RELU_LIKE = (nn.ReLU, nn.ReLU6)
-_SHAPE_ONLY = (
-    nn.AdaptiveAvgPool1d,
-    nn.AdaptiveAvgPool2d,
-    nn.AdaptiveMaxPool2d,
-    nn.AvgPool2d,
-    nn.MaxPool2d,
-    nn.Flatten,
-    nn.Dropout,
-    nn.Identity,
-    Lambda,
+from .watch_buffer import StepBuffer
+from .watch_layers import default_modules, init_gain, model_facts, spec_for, tensors_in
+from .watch_stats import (
+    COL,
+    detail_columns,
+    gradient_stats,
+    output_stats,
+    parameter_norm,
+    row_width,
 )
 
+__all__ = ["BINS", "Watcher", "default_modules", "loss_name", "watch"]
 
-def default_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """The model's direct children (named), or the model itself when it has none."""
-    children = list(model.named_children())
-    return children or [("model", model)]
-
-
-def _label(name: str, module: nn.Module) -> str:
-    kids = [type(c).__name__ for c in module.children()]
-    inner = ", ".join(kids[:4]) + (", ..." if len(kids) > 4 else "")
-    return f"{name} {type(module).__name__}" + (f"({inner})" if kids else "")
-
-
-def layer_specs(named: Sequence[tuple[str, nn.Module]]) -> list[LayerSpec]:
-    """The histogram range and floor of each module, by the rule in this module's docstring."""
-    specs: list[LayerSpec] = []
-    for name, module in named:
-        leaves = [m for m in module.modules() if not list(m.children())] or [module]
-        last, label = leaves[-1], _label(name, module)
-        if isinstance(last, _RELU_LIKE):
-            spec = LayerSpec(name, label, 0.0, 10.0, 0.0, True)
-        elif isinstance(last, GeneralRelu):
-            floor = last.floor
-            spec = LayerSpec(name, label, floor - 7, floor + 7, floor, True, last.maxv)
-        elif isinstance(last, _SHAPE_ONLY) and specs:
-            prev = specs[-1]
-            spec = LayerSpec(name, label, prev.lo, prev.hi, prev.floor, prev.rectified, prev.maxv)
-        else:
-            spec = LayerSpec(name, label, -7.0, 7.0, None, False)
-        specs.append(spec)
-    return specs
-
-
-def _first_tensor(out: Any) -> Tensor | None:
-    if isinstance(out, Tensor):
-        return out
-    if isinstance(out, (tuple, list)):
-        for o in out:
-            t = _first_tensor(o)
-            if t is not None:
-                return t
-    return None
+BINS = 40
+INPUT, OUTPUT = -1, -2  # positions of the model's own input and output among the watched
 
 
 class Watcher:
-    """Hooks on the watched modules and the buffers they fill; see this module's docstring.
+    """Hooks on the watched modules and the buffer they fill; see this module's docstring.
 
     Args:
-        model: the root module; each of its forward calls in training mode is a step.
+        model: the root module; each of its training forwards is a step.
         modules: the modules to watch (default: `default_modules(model)`), as modules or
             (name, module) pairs.
         every: record every `every`-th step.
-        grads: also record Σ and Σ² of each output's gradient (a hook on the output tensor).
+        grads: also record each output's gradient (a hook on the output tensor).
         params: also record each watched module's parameter norm after each recorded step.
-        hist_sample: the most values per layer and step that go into the histogram (None:
-            all of them).
+        hist_sample: the most values per layer and step that go into the histogram and the
+            sampled shares (None: all of them).
+        detail: measure the details (histogram, units, shares, gradient zeros, parameter
+            norms) at every `detail`-th recorded step, the first included; the sums, which
+            give means, stds and non-finite values, at every recorded step.
         max_steps: the most recorded steps kept on the host (older ones are thinned).
         chunk: recorded steps buffered on the device between transfers.
         first_step: the number of the first step (a resumed run continues its numbering).
@@ -117,173 +75,231 @@ class Watcher:
         model: nn.Module,
         modules: Sequence[nn.Module | tuple[str, nn.Module]] | None = None,
         every: int = 1,
-        grads: bool = False,
-        params: bool = False,
-        hist_sample: int | None = 16384,
+        grads: bool = True,
+        params: bool = True,
+        hist_sample: int | None = 4096,
+        detail: int = 4,
         max_steps: int = 4096,
         chunk: int = 256,
         bins: int = BINS,
         first_step: int = 0,
     ) -> None:
-        if every < 1 or max_steps < 2 or chunk < 1:
-            raise ValueError("every and chunk must be at least 1, max_steps at least 2.")
+        if every < 1 or detail < 1 or max_steps < 2 or chunk < 1:
+            raise ValueError("every, detail and chunk must be at least 1, max_steps at least 2.")
         model = unwrap(model)  # watch the module inside a DistributedDataParallel
         names = {id(m): n for n, m in model.named_modules()}
         named = [
             m if isinstance(m, tuple) else (names.get(id(m), type(m).__name__), m)
             for m in (modules if modules is not None else default_modules(model))
         ]
-        self.model, self.specs = model, layer_specs(named)
-        self.every, self.grads, self.params = every, grads, params
-        self.hist_sample, self.max_steps, self.chunk, self.bins = (
-            hist_sample,
-            max_steps,
-            chunk,
-            bins,
-        )
+        self.model = model
+        self._names = [n for n, _ in named]
         self._modules = [m for _, m in named]
-        n = len(named)
-        # Row layout per layer: [Σx, Σx², hist (bins), Σg, Σg², param norm].
-        self._width = 2 + bins + 3
-        self._buf: Tensor | None = None  # (chunk, layers, width) on the device
-        self._slot = 0
-        self._step = first_step  # training forward calls seen (and, resuming, done before)
+        self._every, self.grads, self.params = every, grads, params
+        self.hist_sample, self.detail, self.bins = hist_sample, detail, bins
+        self._buffer = StepBuffer(bins, chunk, max_steps)
+        self.specs: list[LayerSpec] = []
+        self._index: dict[tuple[int, str], int] = {}  # (module position, place) -> layer
+        self._first_layer: dict[int, int] = {}  # module position -> its first layer
+        self._outputs: set[int] = set()  # layers whose tensor is the model's output
+        self._gains: dict[int, Tensor] = {}  # layer -> init gain, on the device
+        self._silent: dict[str, str] = {}  # module -> why its output was not recorded
+        self._called: set[int] = set()
+        self.meta: dict[str, Any] = model_facts(model)
+        self._seen: dict[int, tuple[Any, int]] = {}  # id of a tensor recorded this forward ->
+        # (a weak reference to it, its layer): the model's output is matched against these
+        self._param_layers: list[int] = []  # positions of this step's modules, for their norms
+        self._step = first_step  # training forwards seen (and, resuming, done before)
         self._recording = False
+        self._detailed = False  # this step measures the details too
+        self._recorded = 0  # recorded steps so far
         self._capturing = False  # a CUDA graph is recording the step: hooks write to staging
-        self._staging: Tensor | None = None  # (layers, width): the captured step's numbers
-        self._captured_meta = np.zeros((len(named), 3))
-        self._pending_meta: list[tuple[int, np.ndarray]] = []  # per slot: step, counts (L, 3)
-        self._meta = np.zeros((n, 3))  # this step's value counts: outputs, sample, grads
-        self._host_rows: list[np.ndarray] = []  # (k, L, width) blocks, moved to the host
-        self._host_meta: list[tuple[int, np.ndarray]] = []
-        self._inflight: list[tuple[Tensor, Any, list[tuple[int, np.ndarray]]]] = []
-        self._kept = 0
-        self.hooks: list[Hook] = []
-        self._root_handle = model.register_forward_pre_hook(self._before_forward)
+        self._staging: Tensor | None = None  # (layers, columns): the captured step's numbers
+        self._staging_loss: Tensor | None = None
+        self._captured_counts = np.zeros((0, 0))
+        self._own_params = {id(p) for p in model.parameters()}
+        self._optimizers: set[int] = set()  # optimizers seen stepping this model's parameters
+        self._optimized: set[int] = set()  # the parameters they hold
+        self._handles = [
+            model.register_forward_pre_hook(self._before_forward),
+            register_optimizer_step_pre_hook(self._before_optimizer_step),
+        ]
         try:
             for i, m in enumerate(self._modules):
-                self.hooks.append(Hook(m, self._make_forward(i)))
+                self._handles.append(m.register_forward_hook(self._make_forward(i)))
+            self._handles.append(model.register_forward_hook(self._after_forward))
         except BaseException:
             self.remove()
             raise
 
+    @property
+    def every(self) -> int:
+        """The recording interval now (it doubles each time the host record is thinned)."""
+        return self._every * self._buffer.rate
+
     # ------------------------------------------------------------------ recording
     def _before_forward(self, module: nn.Module, args: Any) -> None:
         self._commit()  # the previous step is over, whatever this forward is
-        if self._capturing:  # counted at each replay instead (`on_replay`)
-            self._recording = True
-            return
-        if not module.training:  # an evaluation forward: not a step, not recorded
-            return
+        if self._capturing:  # counted at each replay instead (`on_replay`); all details
+            self._recording = self._detailed = True
+        elif module.training and torch.is_grad_enabled():
+            self._start_step()
+        if self._recording:
+            x = next((t for _, t in tensors_in(args) if t.is_floating_point()), None)
+            if x is not None and x.numel():
+                self._record(INPUT, "", x, "input")
+
+    def _start_step(self) -> None:
+        """A training step begins: is it recorded, with details?"""
         self._recording = self._step % self.every == 0
         self._step += 1
+        if self._recording:
+            self._detailed = self._recorded % self.detail == 0
+            self._recorded += 1
 
-    def _make_forward(self, i: int) -> Any:
-        spec = self.specs[i]
-
-        def on_forward(hook: Hook, module: nn.Module, inp: Any, out: Any) -> None:
-            x = _first_tensor(out)
-            if not self._recording or x is None or not x.is_floating_point():
+    def _make_forward(self, position: int) -> Any:
+        def on_forward(module: nn.Module, args: Any, out: Any) -> None:
+            if not self._recording:
                 return
-            row = self._row(x.device)[i]
-            if self.grads and x.requires_grad:
-                x.register_hook(self._make_grad_hook(i))  # type: ignore[no-untyped-call]
-            x = x.detach()
-            flat = x.reshape(-1) if x.dtype == torch.float32 else x.reshape(-1).float()
-            torch.sum(flat, dim=0, out=row[0])
-            torch.dot(flat, flat, out=row[1])
-            sample = x
-            if self.hist_sample is not None and x.ndim > 1 and x.numel() > self.hist_sample:
-                sample = x[: max(1, self.hist_sample // x[0].numel())]
-            sample = sample if sample.dtype == torch.float32 else sample.float()
-            torch.histc(sample, self.bins, spec.lo, spec.hi, out=row[2 : 2 + self.bins])
-            self._meta[i, 0], self._meta[i, 1] = flat.numel(), sample.numel()
+            self._called.add(position)
+            recorded = False
+            for path, x in tensors_in(out):
+                if x.is_floating_point() and x.numel():
+                    self._record(position, path, x, "layer")
+                    recorded = True
+            if not recorded:
+                self._silent.setdefault(self._names[position], _what(out))
 
         return on_forward
 
-    def _make_grad_hook(self, i: int) -> Any:
-        def on_grad(g: Tensor) -> None:
-            rows = self._staging if self._capturing else self._buf
-            if rows is None:
+    def _after_forward(self, module: nn.Module, args: Any, out: Any) -> None:
+        if not self._recording:
+            return
+        for path, x in tensors_in(out):
+            if not x.is_floating_point() or not x.numel():
+                continue
+            if "outputs" not in self.meta:
+                self.meta["outputs"] = int(x.shape[-1]) if x.ndim else 1
+            seen = self._seen.get(id(x))
+            if seen is not None and seen[0]() is x:  # the same tensor, not a recycled id
+                self._outputs.add(seen[1])
+            else:
+                self._record(OUTPUT, path, x, "output")
+        self._seen.clear()
+
+    def _record(self, position: int, path: str, x: Tensor, role: str) -> None:
+        layer = self._layer(position, path, x, role)
+        row = self._row(layer, x.device)
+        counts = self._buffer.counts[layer]
+        counts[0], counts[1], counts[2] = output_stats(
+            x,
+            row,
+            self.specs[layer],
+            self.hist_sample,
+            light=not self._detailed or position == INPUT,
+        )
+        if self.params and self._detailed and self._first_layer.get(position) == layer:
+            self._param_layers.append(position)
+        self._seen[id(x)] = (weakref.ref(x), layer)
+        if self.grads and x.requires_grad:
+            x.register_hook(self._make_gradient(layer))  # type: ignore[no-untyped-call]
+
+    def _layer(self, position: int, path: str, x: Tensor, role: str) -> int:
+        """The layer of output `path` of the module at `position`, made at first sight."""
+        key = (position, path)
+        layer = self._index.get(key)
+        if layer is not None:
+            return layer
+        module = self._modules[position] if position >= 0 else None
+        base = self._names[position] if position >= 0 else role
+        spec = spec_for(
+            base + path,
+            module,
+            base if position >= 0 else "",
+            path,
+            x,
+            role,
+            self.specs[-1] if self.specs else None,
+        )
+        layer = len(self.specs)
+        self.specs.append(spec)
+        self._index[key] = layer
+        self._buffer.grow(len(self.specs))
+        if module is not None and position not in self._first_layer:
+            self._first_layer[position] = layer
+            gain = init_gain(module)
+            if gain is not None:
+                self._gains[layer] = gain
+        return layer
+
+    def _before_optimizer_step(self, opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        """Which optimizer steps this model, what it holds, its largest learning rate."""
+        if id(opt) not in self._optimizers:
+            held = {id(p) for g in opt.param_groups for p in g["params"]}
+            if not held & self._own_params:
+                return  # another model's optimizer
+            self._optimizers.add(id(opt))
+            self._optimized |= held
+            self.meta["optimizer"] = type(opt).__name__
+        lrs = [g["lr"] for g in opt.param_groups if isinstance(g.get("lr"), (int, float))]
+        if lrs:
+            self.meta["lr"] = max(float(max(lrs)), self.meta.get("lr", 0.0))
+
+    def _make_gradient(self, layer: int) -> Any:
+        detailed = self._detailed
+
+        def on_gradient(g: Tensor) -> None:
+            if self._capturing:
+                rows = self._staging
+                row = rows[layer] if rows is not None else None
+            else:
+                row = self._buffer.row(layer, g.device)
+            if row is None:
                 return
-            row = rows[i] if self._capturing else rows[self._slot, i]
-            flat = g.detach().reshape(-1).float()
-            torch.sum(flat, dim=0, out=row[2 + self.bins])
-            torch.dot(flat, flat, out=row[3 + self.bins])
-            self._meta[i, 2] = flat.numel()
+            counts = self._buffer.counts[layer]
+            counts[3], counts[4] = gradient_stats(g, row, self.hist_sample, zeros=detailed)
 
-        return on_grad
+        return on_gradient
 
-    def _row(self, device: torch.device) -> Tensor:
+    def _row(self, layer: int, device: torch.device) -> Tensor:
+        if not self._capturing:
+            return self._buffer.row(layer, device)
+        if self._staging is None or self._staging.shape[0] < len(self.specs):
+            shape = (len(self.specs), row_width(self.bins))
+            staging = torch.full(shape, float("nan"), device=device)
+            if self._staging is not None:
+                staging[: len(self._staging)] = self._staging
+            self._staging = staging
+        return self._staging[layer]
+
+    def record_loss(self, loss: Tensor) -> None:
+        """Record this step's training loss, on the device (no host read); the diagnosis then
+        reads the loss curve too. Call it after the forward, in training steps only."""
+        if not self._recording:
+            return
         if self._capturing:
-            if self._staging is None or self._staging.device != device:
-                shape = (len(self.specs), self._width)
-                self._staging = torch.full(shape, float("nan"), device=device)
-            return self._staging
-        if self._buf is None or self._buf.device != device:
-            self._buf = torch.full(
-                (self.chunk, len(self.specs), self._width), float("nan"), device=device
-            )
-        return self._buf[self._slot]
+            if self._staging_loss is None:
+                self._staging_loss = torch.full((), float("nan"), device=loss.device)
+            cell = self._staging_loss
+        else:
+            cell = self._buffer.loss(loss.device)
+        cell.copy_(loss.detach().reshape(()))
+        self.meta.setdefault("loss", loss_name(loss))
 
     def _commit(self) -> None:
-        """Close the step in progress: store its counts, move the buffer on when it is full."""
-        if not self._recording or self._buf is None:
+        """Close the step in progress: parameter norms, then its slot."""
+        positions, self._param_layers = self._param_layers, []
+        self._seen.clear()
+        if not self._recording or self._capturing:
             self._recording = False
             return
         self._recording = False
-        if self.params:
-            self._param_norms(self._buf[self._slot])
-        self._pending_meta.append((self._step - 1, self._meta.copy()))
-        self._meta[:] = 0
-        self._slot += 1
-        if self._slot == self.chunk:
-            self._flush()
-
-    def _param_norms(self, rows: Tensor) -> None:
-        with torch.no_grad():
-            for i, m in enumerate(self._modules):
-                ps = [p.detach() for p in m.parameters()]
-                if ps:
-                    norms = torch.stack(torch._foreach_norm(ps))
-                    torch.linalg.vector_norm(norms, out=rows[i, -1])
-
-    def _flush(self) -> None:
-        """Start moving the filled slots to the host; a fresh NaN buffer takes their place."""
-        if self._buf is None or self._slot == 0:
-            return
-        filled = self._buf[: self._slot]
-        if filled.is_cuda:
-            host = torch.empty(filled.shape, pin_memory=True)
-            host.copy_(filled, non_blocking=True)
-            event = torch.cuda.Event()  # type: ignore[no-untyped-call]
-            event.record(torch.cuda.current_stream(filled.device))
-            self._inflight.append((host, event, self._pending_meta))
-            self._buf = None  # the copy reads the old buffer: allocate another
-        else:
-            self._inflight.append((filled.clone(), None, self._pending_meta))
-            self._buf.fill_(float("nan"))
-        self._pending_meta, self._slot = [], 0
-        self._land(keep_last=filled.is_cuda)
-
-    def _land(self, keep_last: bool = False) -> None:
-        """Take finished transfers into host storage (the newest may stay in flight)."""
-        ready = self._inflight[:-1] if keep_last else self._inflight
-        for host, event, meta in ready:
-            if event is not None:
-                event.synchronize()  # a chunk ago: long finished
-            self._host_rows.append(host.numpy())
-            self._host_meta.extend(meta)
-            self._kept += len(meta)
-        self._inflight = self._inflight[len(ready) :]
-        if self._kept > self.max_steps:
-            self._thin()
-
-    def _thin(self) -> None:
-        rows = np.concatenate(self._host_rows)[::2]
-        self._host_meta = self._host_meta[::2]
-        self._host_rows, self._kept = [rows], len(rows)
-        self.every *= 2
+        for position in positions:
+            ps = list(self._modules[position].parameters())
+            if ps:
+                row = self._buffer.row(self._first_layer[position], ps[0].device)
+                parameter_norm(ps, row[COL["pnorm"]])
+        self._buffer.close(self._step - 1)
 
     # ------------------------------------------------------------------ CUDA graphs
     def on_capture_start(self) -> None:
@@ -295,44 +311,62 @@ class Watcher:
     def on_capture_end(self) -> None:
         """The capture is over; it was no step of its own (its replays are)."""
         self._capturing = self._recording = False
-        self._captured_meta, self._meta = self._meta.copy(), np.zeros_like(self._meta)
+        self._captured_counts = self._buffer.counts.copy()
+        self._buffer.counts[:] = 0
+        self._param_layers = []
+        self._seen.clear()
 
     def on_replay(self) -> None:
         """The captured step ran once more: count it, and file its numbers if it is recorded."""
         self._commit()
-        self._recording = self._step % self.every == 0
-        self._step += 1
+        self._start_step()
         if self._recording and self._staging is not None:
-            self._row(self._staging.device).copy_(self._staging)
-            self._meta[:] = self._captured_meta
+            device = self._staging.device
+            rows = self._buffer.slot_rows(device)
+            rows.copy_(self._staging[: len(rows)])  # the captured step measured every detail
+            if self._staging_loss is not None:
+                self._buffer.loss(device).copy_(self._staging_loss)
+            counts = self._buffer.counts
+            counts[: len(self._captured_counts)] = self._captured_counts
+            if self._detailed:
+                self._param_layers = sorted(self._first_layer)
+            else:  # keep the record what an eager step would have left
+                rows[:, detail_columns(self.bins)] = float("nan")
+                counts[:, [1, 2, 4]] = 0  # sampled values, units, sampled gradient values
 
     # ------------------------------------------------------------------ results
     @property
     def telemetry(self) -> Telemetry:
         """Everything recorded so far (reading it waits for transfers in flight)."""
         self._commit()
-        self._flush()
-        self._land()
-        n, b = len(self.specs), self.bins
-        rows = np.concatenate(self._host_rows) if self._host_rows else np.zeros((0, n, self._width))
-        meta = self._host_meta
-        counts = np.array([m for _, m in meta]).reshape(len(meta), n, 3)
-        with np.errstate(invalid="ignore"):
-            counts = np.where(counts > 0, counts, np.nan)
-        return Telemetry(
-            self.specs,
-            np.array([s for s, _ in meta], dtype=np.int64),
-            rows[:, :, 0].astype(np.float64),
-            rows[:, :, 1].astype(np.float64),
-            counts[:, :, 0],
-            rows[:, :, 2 : 2 + b],
-            counts[:, :, 1],
-            rows[:, :, 2 + b].astype(np.float64) if self.grads else None,
-            rows[:, :, 3 + b].astype(np.float64) if self.grads else None,
-            counts[:, :, 2] if self.grads else None,
-            rows[:, :, -1].astype(np.float64) if self.params else None,
-            self.hist_sample,
-        )
+        steps, values, hist, losses = self._buffer.arrays()
+        gains = {layer: float(g) for layer, g in self._gains.items()}
+        specs = [
+            replace(
+                s,
+                role="output" if i in self._outputs else s.role,
+                init_gain=gains.get(i),
+            )
+            for i, s in enumerate(self.specs)
+        ]
+        never = [self._names[i] for i in range(len(self._modules)) if i not in self._called]
+        left_out = [
+            self._names[i]
+            for i, m in enumerate(self._modules)
+            if self._optimizers
+            and any(p.requires_grad and id(p) not in self._optimized for p in m.parameters())
+        ]
+        meta = {
+            **self.meta,
+            "every": self.every,
+            "hist_sample": self.hist_sample,
+            "not_in_optimizer": left_out,
+            "not_recorded": {**self._silent, **{n: "never called in a training step"
+                                                for n in never if n not in self._silent}},
+        }  # fmt: skip
+        if not len(steps):
+            meta["not_recorded"] = {}  # nothing ran yet: nothing to say about any module
+        return Telemetry(specs, steps, values, hist, losses, meta)
 
     def report(self) -> list[Any]:
         """Print the diagnosis of what was recorded and return its findings."""
@@ -345,8 +379,7 @@ class Watcher:
     # ------------------------------------------------------------------ lifetime
     def remove(self) -> None:
         """Remove every hook (idempotent); the recorded telemetry stays readable."""
-        self._root_handle.remove()
-        for h in self.hooks:
+        for h in self._handles:
             h.remove()
 
     def __enter__(self) -> Watcher:
@@ -358,7 +391,37 @@ class Watcher:
         self.remove()
 
     def __repr__(self) -> str:
-        return f"Watcher({len(self.specs)} layers, every={self.every}, {self._step} steps seen)"
+        return f"Watcher({len(self._modules)} modules, every={self.every}, {self._step} steps seen)"
+
+
+def _what(out: Any) -> str:
+    """Why an output holds nothing to record, in a few words."""
+    if isinstance(out, Tensor):
+        return f"its output is a {out.dtype} tensor" if out.numel() else "its output is empty"
+    return f"its output is a {type(out).__name__} without float tensors"
+
+
+LOSS_NAMES = {
+    "NllLossBackward0": "nll",
+    "BinaryCrossEntropyWithLogitsBackward0": "bce_with_logits",
+    "BinaryCrossEntropyBackward0": "bce",
+    "MseLossBackward0": "mse",
+    "L1LossBackward0": "l1",
+}
+
+
+def loss_name(loss: Tensor) -> str:
+    """What loss function made `loss`, read from its autograd graph: `cross_entropy` for a
+    log-softmax followed by NLL, else a short name (or the node's class)."""
+    fn = loss.grad_fn
+    if fn is None:
+        return "unknown"
+    name = type(fn).__name__
+    if name == "NllLossBackward0":
+        inner = fn.next_functions[0][0]
+        if inner is not None and type(inner).__name__ == "LogSoftmaxBackward0":
+            return "cross_entropy"
+    return LOSS_NAMES.get(name, name)
 
 
 def watch(

@@ -12,6 +12,7 @@ from torch import nn
 from ..callback import Callback
 from ..telemetry import Telemetry
 from ..watcher import Watcher
+from .avg_stats import AvgStats
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -42,6 +43,7 @@ class ActivationStats(Callback):
         self._prior: Telemetry | None = None  # the record of the epochs before a resume
         self._resumed: Telemetry | None = None
         self._resumed_every = 0
+        self.epochs: list[dict[str, float]] = []  # each finished epoch's losses, for diagnose
 
     def before_fit(self, learn: Learner) -> None:
         self._telemetry = None
@@ -67,7 +69,14 @@ class ActivationStats(Callback):
         if self._watcher is not None:
             self._watcher.on_replay()
 
+    def after_batch(self, learn: Learner) -> None:
+        # After the step (a replayed CUDA graph's too), while the watcher's step is open.
+        if learn.training and self._watcher is not None and learn.loss is not None:
+            self._watcher.record_loss(learn.loss)
+
     def after_fit(self, learn: Learner) -> None:
+        stats = learn.find_cb(AvgStats)
+        self.epochs = [dict(e.values) for e in stats.history] if stats is not None else []
         if self._watcher is not None:
             try:
                 self._telemetry = self._joined(self._watcher.telemetry)
@@ -80,21 +89,23 @@ class ActivationStats(Callback):
 
     def state_dict(self) -> dict[str, Any]:
         """The record so far, as tensors and plain data (for checkpoints)."""
-        arrays = self.telemetry.arrays()
-        names = {k: [str(x) for x in arrays.pop(k)] for k in ("names", "labels")}
         every = self._watcher.every if self._watcher is not None else self.options.get("every", 1)
-        names["watch_every"] = every  # type: ignore[assignment]
-        return {
-            **{k: torch.from_numpy(np.array(v)) for k, v in arrays.items()},
-            **names,
-        }
+        state: dict[str, Any] = {"watch_every": every}
+        for key, value in self.telemetry.arrays().items():
+            if value.dtype.kind == "U":  # text: the specs and meta as JSON, the field names
+                state[key] = str(value) if value.ndim == 0 else [str(v) for v in value]
+            else:
+                state[key] = torch.from_numpy(np.array(value))
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue from a checkpoint: the next fit's record follows this one."""
         state = dict(state)
         self._resumed_every = int(state.pop("watch_every", 0))
-        arrays = {k: (np.array(v) if isinstance(v, list) else v.numpy()) for k, v in state.items()}
-        self._resumed = Telemetry.from_arrays(arrays)
+        arrays = {
+            k: v.numpy() if isinstance(v, torch.Tensor) else np.array(v) for k, v in state.items()
+        }
+        self._resumed = Telemetry.from_arrays(arrays, "the checkpoint's telemetry")
 
     @property
     def has_telemetry(self) -> bool:
@@ -114,7 +125,7 @@ class ActivationStats(Callback):
         """The diagnosis of the recorded telemetry (see `lookinside.diagnosis`)."""
         from ..diagnosis import diagnose
 
-        return diagnose(self.telemetry)
+        return diagnose(self.telemetry, self.epochs)
 
     def plot_means_stds(self, first: int | None = None) -> Figure:
         """Each layer's activation mean and std per step."""

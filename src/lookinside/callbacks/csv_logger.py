@@ -1,4 +1,5 @@
-"""`CSVLogger`: one row per epoch in a CSV file, rewritten atomically after each epoch."""
+"""`CSVLogger`: one row per epoch in a CSV file, rewritten atomically after each epoch;
+`read_epochs` reads such a file back."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..callback import Callback
+from ..errors import LookinsideError
 from ..files import atomic_write_text
 from .avg_stats import AvgStats
 
@@ -42,3 +44,16 @@ class CSVLogger(Callback):
 
     def __repr__(self) -> str:
         return f"CSVLogger({str(self.path)!r})"
+
+
+def read_epochs(path: str | os.PathLike[str]) -> list[dict[str, float]]:
+    """The rows of a file `CSVLogger` wrote, as numbers (empty cells left out); [] when the
+    file does not exist."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    try:
+        with path.open(newline="") as f:
+            return [{k: float(v) for k, v in row.items() if k and v} for row in csv.DictReader(f)]
+    except (OSError, ValueError, csv.Error) as e:
+        raise LookinsideError(f"{path} is not a metrics file ({e}).") from None

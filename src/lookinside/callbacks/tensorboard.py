@@ -76,8 +76,13 @@ class TensorBoardCallback(Callback):
                                               layer.near_zero[new], strict=True):  # fmt: skip
                 self._writer.add_scalar(f"activations_mean/{layer.name}", mean, int(step))
                 self._writer.add_scalar(f"activations_std/{layer.name}", std, int(step))
-                self._writer.add_scalar(f"activations_near_zero/{layer.name}", near, int(step))
-            counts = np.nan_to_num(layer.hist[new.stop - 1])
+                if np.isfinite(near):  # measured at the detailed steps only
+                    self._writer.add_scalar(f"activations_near_zero/{layer.name}", near, int(step))
+            measured = np.flatnonzero(np.isfinite(layer.hist[new]).all(1))
+            if not len(measured):
+                continue
+            last = new.start + int(measured[-1])
+            counts = layer.hist[last]
             edges = np.linspace(layer.spec.lo, layer.spec.hi, len(counts) + 1)
             centres = (edges[:-1] + edges[1:]) / 2
             total = float(counts.sum())
@@ -87,7 +92,7 @@ class TensorBoardCallback(Callback):
                     num=total, sum=float((counts * centres).sum()),
                     sum_squares=float((counts * centres**2).sum()),
                     bucket_limits=edges[1:].tolist(), bucket_counts=counts.tolist(),
-                    global_step=int(layer.steps[new.stop - 1]),
+                    global_step=int(layer.steps[last]),
                 )  # fmt: skip
         self._telemetry_done = new.stop
 

@@ -5,6 +5,7 @@ torchvision-style ResNet, an `nn.LSTM`/`nn.GRU` classifier over embeddings, an
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 
 import torch
@@ -21,7 +22,7 @@ def mlp(
     """`nn.Sequential(Flatten, Linear, act, ..., Linear)` through `sizes` (input first, classes
     last); `norm="before"`/`"after"` puts a `BatchNorm1d` before or after each activation."""
     layers: list[nn.Module] = [nn.Flatten()]
-    for n_in, n_out in zip(sizes[:-2], sizes[1:-1], strict=True):
+    for n_in, n_out in itertools.pairwise(sizes[:-1]):
         layers.append(nn.Linear(n_in, n_out))
         if norm == "before":
             layers.append(nn.BatchNorm1d(n_out))
@@ -37,9 +38,7 @@ class ListMLP(nn.Module):
 
     def __init__(self, sizes: Sequence[int], act: Callable[[Tensor], Tensor] = torch.relu) -> None:
         super().__init__()
-        self.hidden = nn.ModuleList(
-            nn.Linear(a, b) for a, b in zip(sizes[:-2], sizes[1:-1], strict=True)
-        )
+        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(sizes[:-1]))
         self.head = nn.Linear(sizes[-2], sizes[-1])
         self.act = act
 
@@ -47,7 +46,7 @@ class ListMLP(nn.Module):
         x = x.flatten(1)
         for layer in self.hidden:
             x = self.act(layer(x))
-        return self.head(x)
+        return self.head(x)  # type: ignore[no-any-return]
 
 
 def conv3x3(n_in: int, n_out: int, stride: int = 1) -> nn.Conv2d:
@@ -108,7 +107,8 @@ class ResNet(nn.Module):
 
 
 class RNNClassifier(nn.Module):
-    """Embedding -> `nn.LSTM` or `nn.GRU` (batch first) -> the last step's output -> Linear."""
+    """Embedding -> `nn.LSTM`, `nn.GRU` or a ReLU `nn.RNN` (batch first) -> the last step's
+    output -> Linear."""
 
     def __init__(
         self,
@@ -121,15 +121,18 @@ class RNNClassifier(nn.Module):
     ) -> None:
         super().__init__()
         self.emb = nn.Embedding(vocab, emb)
-        rnn = nn.LSTM if cell == "lstm" else nn.GRU
-        self.rnn = rnn(emb, hidden, batch_first=True)
+        self.rnn: nn.RNNBase
+        if cell == "rnn":
+            self.rnn = nn.RNN(emb, hidden, batch_first=True, nonlinearity="relu")
+        else:
+            self.rnn = (nn.LSTM if cell == "lstm" else nn.GRU)(emb, hidden, batch_first=True)
         self.fc = nn.Linear(hidden, n_out)
         self.softmax = softmax  # the mistake of applying softmax before cross_entropy
 
     def forward(self, tokens: Tensor) -> Tensor:
         out, _ = self.rnn(self.emb(tokens))  # (N, L, hidden)
         logits = self.fc(out[:, -1])
-        return logits.softmax(-1) if self.softmax else logits
+        return logits.softmax(-1) if self.softmax else logits  # type: ignore[no-any-return]
 
 
 class TransformerClassifier(nn.Module):
@@ -154,9 +157,7 @@ class TransformerClassifier(nn.Module):
             norm_first=norm_first,
         )  # fmt: skip
         norm = nn.LayerNorm(d_model) if norm_first else None
-        self.encoder = nn.TransformerEncoder(
-            layer, layers, norm=norm, enable_nested_tensor=False
-        )
+        self.encoder = nn.TransformerEncoder(layer, layers, norm=norm, enable_nested_tensor=False)
         self.head = nn.Linear(d_model, n_out)
 
     def forward(self, tokens: Tensor) -> Tensor:
@@ -181,7 +182,7 @@ class DictBody(nn.Module):
     def __init__(self, sizes: Sequence[int]) -> None:
         super().__init__()
         hidden: list[nn.Module] = []
-        for n_in, n_out in zip(sizes[:-2], sizes[1:-1], strict=True):
+        for n_in, n_out in itertools.pairwise(sizes[:-1]):
             hidden += [nn.Linear(n_in, n_out), nn.ReLU()]
         self.layers = nn.Sequential(*hidden)
         self.classifier = nn.Linear(sizes[-2], sizes[-1])

@@ -22,7 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..callbacks import ActivationStats
+from ..callback import LambdaCallback
+from ..callbacks import ActivationStats, AvgStats, ProgressBar
 from ..data import DataLoaders
 from ..diagnosis import Finding, diagnose
 from ..functional import accuracy
@@ -110,37 +111,51 @@ def inside(layer: str, expected: str) -> bool:
 
 
 def score(case: Case, findings: list[Finding], oracle: tuple[str, int] | None) -> list[str]:
-    """The ways the findings miss the case's labels (empty: the case passes)."""
+    """The ways the findings miss the case's labels (empty: the case passes).
+
+    Whatever the labels, a `non_finite` finding must agree with the independent check: none
+    when every output stayed finite, else one at the true first layer and step.
+    """
     serious = [f for f in findings if f.severity in SERIOUS]
+    problems = _non_finite_problems(findings, oracle)
     if case.healthy:
-        return [f"false alarm: {f.kind}@{f.layer}" for f in serious]
-    problems = []
+        return [f"false alarm: {f.kind}@{f.layer}" for f in serious] + problems
     for want in case.expect:
         same_kind = [f for f in findings if f.kind == want.kind]
         if not same_kind:
             problems.append(f"missed {want.kind}")
             continue
-        layer = want.layer
-        if layer == ORACLE:
-            if oracle is None:
-                problems.append("the run never went non-finite")
-                continue
-            layer = oracle[0]
-            if not any(f.steps[0] == oracle[1] for f in same_kind):
-                problems.append(f"{want.kind} at the wrong step (true: {oracle[1]})")
-        if layer is not None and not any(
-            inside(name, layer) for f in same_kind for name in layers_of(f)
+        if (
+            want.layer is not None
+            and want.layer != ORACLE
+            and not any(inside(name, want.layer) for f in same_kind for name in layers_of(f))
         ):
-            problems.append(f"{want.kind} at the wrong layer (true: {layer})")
+            problems.append(f"{want.kind} at the wrong layer (true: {want.layer})")
         if want.first and (not serious or serious[0].kind != want.kind):
             problems.append(f"{want.kind} not first")
     problems += [f"forbidden {f.kind}" for f in findings if f.kind in case.forbid]
+    return list(dict.fromkeys(problems))
+
+
+def _non_finite_problems(findings: list[Finding], oracle: tuple[str, int] | None) -> list[str]:
+    said = [f for f in findings if f.kind == "non_finite"]
+    if oracle is None:
+        return ["non_finite, while every output stayed finite"] if said else []
+    if not said:
+        return ["missed non_finite"]
+    layer, step = oracle
+    problems = []
+    if not any(inside(name, layer) for f in said for name in layers_of(f)):
+        problems.append(f"non_finite at the wrong layer (true: {layer})")
+    if not any(f.steps[0] == step for f in said):
+        problems.append(f"non_finite at the wrong step (true: {step})")
     return problems
 
 
 class FirstNonFinite:
-    """Independent check: the first (layer, training step) whose output holds a NaN or an inf,
-    found by testing each watched module's outputs in full with `torch.isfinite`."""
+    """Independent check: the first non-finite value in time, found by testing whole tensors
+    with `torch.isfinite`: each watched module's outputs in the forward (in order), the loss,
+    then the outputs' gradients in the backward. `first` is (layer or "loss", step)."""
 
     def __init__(self, model: nn.Module) -> None:
         self.first: tuple[str, int] | None = None
@@ -154,9 +169,25 @@ class FirstNonFinite:
             self.step += 1
 
     def _check(self, name: str, module: nn.Module, args: Any, out: Any) -> None:
-        if self.first is None and module.training and torch.is_grad_enabled():
-            if any(not bool(torch.isfinite(t).all()) for t in _floats(out)):
-                self.first = (name, self.step)
+        if not (module.training and torch.is_grad_enabled()):
+            return
+        step = self.step
+        for t in _floats(out):
+            self._see(name, step, t)
+            if t.requires_grad:
+                hook = functools.partial(self._see_gradient, name, step)
+                t.register_hook(hook)  # type: ignore[no-untyped-call]
+
+    def _see(self, name: str, step: int, t: Tensor) -> None:
+        if self.first is None and not bool(torch.isfinite(t).all()):
+            self.first = (name, step)
+
+    def _see_gradient(self, name: str, step: int, g: Tensor) -> None:
+        self._see(name, step, g)
+
+    def loss(self, loss: Tensor) -> None:
+        """Check a training step's loss (after its forward, before its backward)."""
+        self._see("loss", self.step, loss)
 
     def remove(self) -> None:
         """Unregister the hooks."""
@@ -191,7 +222,7 @@ def run_case(case: Case) -> CaseResult:
     try:
         with contextlib.redirect_stdout(io.StringIO()), _quiet_numpy():
             trained = _watch_loop if case.loop == "watch" else _learner
-            diagnosis, acc = trained(case, model, dls)
+            diagnosis, acc = trained(case, model, dls, oracle)
     finally:
         oracle.remove()
     try:
@@ -217,24 +248,36 @@ def _optimizer(case: Case, model: nn.Module) -> Callable[..., torch.optim.Optimi
 Diagnosis = Callable[[], list[Finding]]
 
 
-def _learner(case: Case, model: nn.Module, dls: DataLoaders) -> tuple[Diagnosis, float]:
-    metrics = [case.metric] if case.metric is not None else []
+def _learner(
+    case: Case, model: nn.Module, dls: DataLoaders, oracle: FirstNonFinite
+) -> tuple[Diagnosis, float]:
+    def check_loss(learn: Learner) -> None:
+        if learn.training and learn.loss is not None:
+            oracle.loss(learn.loss)
+
+    telemetry = ActivationStats()
     learn = Learner(
         model, dls, loss_func=case.loss, lr=case.lr, opt_func=_optimizer(case, model),
-        cbs=[ActivationStats()], metrics=metrics,
+        cbs=[telemetry, LambdaCallback(after_loss=check_loss)],
+        metrics=[case.metric] if case.metric is not None else [],
     )  # fmt: skip
-    learn.progress_bar.rows = False
+    progress = learn.find_cb(ProgressBar)
+    if progress is not None:
+        progress.rows = False
     learn.fit(case.epochs)
-    stats = learn.avg_stats.last
-    acc = stats.values.get(f"valid_{_name(case.metric)}", math.nan) if stats else math.nan
-    return learn.activation_stats.diagnose, acc
+    stats = learn.find_cb(AvgStats)
+    last = stats.last if stats is not None else None
+    acc = last.values.get(f"valid_{_name(case.metric)}", math.nan) if last else math.nan
+    return telemetry.diagnose, acc
 
 
 def _name(metric: Callable[..., Any] | None) -> str:
     return getattr(metric, "__name__", "") if metric is not None else ""
 
 
-def _watch_loop(case: Case, model: nn.Module, dls: DataLoaders) -> tuple[Diagnosis, float]:
+def _watch_loop(
+    case: Case, model: nn.Module, dls: DataLoaders, oracle: FirstNonFinite
+) -> tuple[Diagnosis, float]:
     """The hand-written loop a PyTorch user has, watched from outside."""
     opt = _optimizer(case, model)(model.parameters(), lr=case.lr)
     with watch(model) as w:
@@ -242,9 +285,9 @@ def _watch_loop(case: Case, model: nn.Module, dls: DataLoaders) -> tuple[Diagnos
             model.train()
             for xb, yb in dls.train:
                 loss = case.loss(model(xb), yb)
-                if hasattr(w, "record_loss"):
-                    w.record_loss(loss)
-                loss.backward()
+                oracle.loss(loss)
+                w.record_loss(loss)
+                loss.backward()  # type: ignore[no-untyped-call]
                 opt.step()
                 opt.zero_grad()
     model.eval()

@@ -1,0 +1,162 @@
+"""Rules on the loss: a loss that oscillates, a loss that does not fall (with weights that
+barely move, or stuck at the level of a uniform guess), and a validation loss that climbs
+while the training loss keeps falling.
+
+They read the training loss per step (recorded by `ActivationStats`, or by `Watcher.record_loss`
+in a hand-written loop) and, where given, the losses of each epoch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .evidence import Evidence
+from .findings import Finding
+
+MIN_STEPS = 20  # fewer recorded losses than this say nothing about a curve
+FLAT = 0.05  # the loss fell less than 5 % from start to end: it did not fall
+STILL = 1e-5  # median relative change of the fastest-moving parameters per step: not moving
+CHANCE = 0.05  # within 5 % of ln(classes): a uniform guess
+EXCURSION = 1.2  # the smoothed loss climbs 20 % above its start after the start
+GIVE_BACK = 0.25  # the end gave back a quarter of the progress made to the best point
+PROGRESS = 0.1  # ... when that progress was a tenth of the start at least
+OVERFIT = 1.1  # final valid loss over its best
+GAP = 2.0  # final valid loss over final train loss
+
+
+@dataclass(frozen=True)
+class Curve:
+    """The measures of a loss curve the rules read (`None` when the curve is too short)."""
+
+    start: float  # the first loss, before any step changed the model
+    best: float  # lowest point of the smoothed curve
+    end: float  # mean of the last window
+    high: float  # highest point of the smoothed curve
+    steps: int
+
+    @property
+    def drop(self) -> float:
+        """How much the loss fell, as a share of its start."""
+        return (self.start - self.end) / abs(self.start) if self.start else 0.0
+
+    @property
+    def given_back(self) -> float:
+        """The share of the progress to the best point lost again by the end."""
+        gained = self.start - self.best
+        return (self.end - self.best) / gained if gained > PROGRESS * abs(self.start) else 0.0
+
+    @property
+    def excursion(self) -> float:
+        """The highest point of the smoothed curve, over the start."""
+        return self.high / self.start if self.start > 0 else 0.0
+
+
+def curve(losses: np.ndarray) -> Curve | None:
+    """The measures of a training-loss curve (unrecorded steps, NaN, left out)."""
+    recorded = losses[np.isfinite(losses)]
+    n = len(recorded)
+    if n < MIN_STEPS:
+        return None
+    w = max(3, n // 20)
+    smooth = np.convolve(recorded, np.ones(w) / w, mode="valid")
+    return Curve(
+        start=float(recorded[0]),
+        best=float(smooth.min()),
+        end=float(recorded[-max(w, n // 10) :].mean()),
+        high=float(smooth.max()),
+        steps=n,
+    )
+
+
+def update_rate(ev: Evidence) -> float:
+    """How fast the fastest-moving module's parameters move: the median over recorded
+    intervals of |Δ‖W‖| / ‖W‖ per step, the largest over modules (NaN without norms)."""
+    rates = []
+    for x in ev.layers:
+        measured = np.isfinite(x.param_norm) & (x.param_norm > 0)
+        norms, steps = x.param_norm[measured], x.steps[measured]
+        if len(norms) >= 2:
+            change = np.abs(np.diff(norms)) / norms[:-1] / np.diff(steps)
+            rates.append(float(np.median(change)))
+    return max(rates) if rates else math.nan
+
+
+def chance_level(ev: Evidence) -> float | None:
+    """ln(classes) for a cross-entropy loss over the model's outputs, else None."""
+    outputs = ev.telemetry.meta.get("outputs")
+    loss = ev.telemetry.meta.get("loss")
+    if not isinstance(outputs, int) or outputs < 2 or loss not in ("cross_entropy", "nll"):
+        return None
+    return math.log(outputs)
+
+
+def stalled(ev: Evidence) -> list[Finding]:
+    """A loss that does not fall: weights that barely move (the learning rate is far too low),
+    or a loss at the level of a uniform guess while the weights move (nothing to learn from
+    the labels), or neither (a plateau)."""
+    c = curve(ev.losses)
+    if c is None or c.drop >= FLAT:
+        return []
+    steps = (ev.step(0), ev.step(-1))
+    rate = update_rate(ev)
+    level = chance_level(ev)
+    valid = [e.get("valid_loss", math.nan) for e in ev.epochs]
+    end = valid[-1] if valid and math.isfinite(valid[-1]) else c.end
+    fell = f"the loss went from {c.start:.3g} to {c.end:.3g} over {c.steps} steps"
+    if math.isfinite(rate) and rate < STILL:
+        message = f"{fell}, and the weights barely moved ({rate:.1e} of their norm a step)"
+        return [ev.finding("no_learning", [], steps, "warning", message, rate=rate,
+                           start=c.start, end=c.end)]  # fmt: skip
+    if level is not None and abs(end - level) <= CHANCE * level:
+        moving = ", while the weights move" if math.isfinite(rate) else ""
+        message = (
+            f"{fell}: it stays at ln({ev.telemetry.meta['outputs']}) = {level:.3g}, a uniform "
+            f"guess{moving}: the model learns nothing from its targets"
+        )
+        return [ev.finding("chance", [], steps, "warning", message, level=level, end=end,
+                           rate=rate)]  # fmt: skip
+    message = f"{fell}: it does not fall"
+    return [ev.finding("no_learning", [], steps, "warning", message, rate=rate, start=c.start,
+                       end=c.end)]  # fmt: skip
+
+
+def oscillation(ev: Evidence) -> list[Finding]:
+    """A loss that climbs back above where it started, or gives back much of its progress:
+    steps too large for the landscape (a learning rate too high, but finite)."""
+    c = curve(ev.losses)
+    if c is None or (c.excursion < EXCURSION and c.given_back < GIVE_BACK):
+        return []
+    if c.excursion >= EXCURSION:
+        message = (
+            f"the loss climbed back to {c.high:.3g} after starting at {c.start:.3g} (smoothed): "
+            "training oscillates"
+        )
+    else:
+        message = (
+            f"the loss fell to {c.best:.3g} (smoothed), then rose again to {c.end:.3g}: "
+            f"{c.given_back:.0%} of the progress lost"
+        )
+    return [ev.finding("oscillation", [], (ev.step(0), ev.step(-1)), "warning", message,
+                       excursion=c.excursion, given_back=c.given_back)]  # fmt: skip
+
+
+def overfitting(ev: Evidence) -> list[Finding]:
+    """The validation loss climbs from its best epoch and ends far above the training loss."""
+    rows = [e for e in ev.epochs if "valid_loss" in e and "train_loss" in e]
+    valid = np.array([e["valid_loss"] for e in rows], dtype=float)
+    train = np.array([e["train_loss"] for e in rows], dtype=float)
+    if len(rows) < 3 or not np.isfinite(valid).all() or not np.isfinite(train).all():
+        return []
+    best = int(np.argmin(valid))
+    if not (valid[-1] >= OVERFIT * valid[best] and valid[-1] >= GAP * train[-1]):
+        return []
+    message = (
+        f"the validation loss rose from {valid[best]:.3g} (epoch {best}) to {valid[-1]:.3g} "
+        f"while the training loss is {train[-1]:.3g}: the model memorises its training set"
+    )
+    return [ev.finding("overfitting", [], (ev.step(0), ev.step(-1)), "warning", message,
+                       best_epoch=best, best_valid=valid[best], valid=valid[-1],
+                       train=train[-1])]  # fmt: skip

@@ -1,0 +1,93 @@
+"""Rules on the backward side and the parameters: gradients that vanish or explode towards the
+input, outputs that receive no gradient at all, parameters the optimizer does not hold, and
+frozen layers.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .activations import groups
+from .evidence import Evidence, factor, median, who
+from .findings import Finding, Severity
+
+GRADIENT_DEPTH = 100.0  # gradient scale change across layers of one kind: a warning
+GRADIENT_DEPTH_INFO = 10.0
+
+
+def gradient_depth(ev: Evidence) -> list[Finding]:
+    """The output gradients of layers of one kind, at the start of training, shrinking (or
+    growing) from the last layer back to the first: vanishing (exploding) gradients."""
+    early = ev.early()
+    worst: tuple[float, list[tuple[str, float]]] | None = None
+    for group in groups(ev.hidden()):
+        scales = [(x.name, median(x.grad_rms[early])) for x in group]
+        live = [(n, s) for n, s in scales if math.isfinite(s) and s > 0]
+        if len(live) < 2:
+            continue
+        ratio = live[0][1] / live[-1][1]  # first layer's gradient over the last one's
+        if worst is None or abs(math.log(ratio)) > abs(math.log(worst[0])):
+            worst = (ratio, live)
+    if worst is None or 1 / GRADIENT_DEPTH_INFO < worst[0] < GRADIENT_DEPTH_INFO:
+        return []
+    ratio, live = worst
+    size = max(ratio, 1 / ratio)
+    kind, change = (
+        ("vanishing_gradients", "shrink") if ratio < 1 else ("exploding_gradients", "grow")
+    )
+    severity: Severity = "warning" if size >= GRADIENT_DEPTH else "info"
+    by_name = {x.name: x for x in ev.layers}
+    message = (
+        f"output gradients {change} {factor(size)} from {who(by_name[live[-1][0]])} back to "
+        f"{who(by_name[live[0][0]])} at the start of training: the first layers "
+        + ("barely learn" if ratio < 1 else "take the largest steps")
+    )
+    names = [n for n, _ in live]
+    steps = (ev.step(0), ev.step(early.stop - 1))
+    return [ev.finding(kind, names, steps, severity, message, factor=size,
+                       first=live[0][1], last=live[-1][1])]  # fmt: skip
+
+
+def no_gradient(ev: Evidence) -> list[Finding]:
+    """Layers whose output gradient is exactly zero over the last quarter of training: the
+    layers after them pass nothing back (dead units after a linear layer, a detached path)."""
+    late = ev.late()
+    hits = [
+        x for x in ev.hidden() if median(x.field("gn")[late]) > 0 and median(x.grad_rms[late]) == 0
+    ]
+    if not hits:
+        return []
+    message = f"no gradient reaches {who(hits[0])}: its output's gradient is exactly zero"
+    if len(hits) > 1:
+        message += f"; also {', '.join(x.name for x in hits[1:])}"
+    return [ev.finding("no_gradient", [x.name for x in hits],
+                       (ev.step(late.start), ev.step(-1)), "warning", message)]  # fmt: skip
+
+
+def not_updated(ev: Evidence) -> list[Finding]:
+    """Modules with trainable parameters that no optimizer stepping the model holds."""
+    left_out = list(ev.telemetry.meta.get("not_in_optimizer", []))
+    if not left_out or not ev.cut:
+        return []
+    message = (
+        f"the parameters of {', '.join(left_out)} are in no optimizer: they never change "
+        "while the rest of the model trains"
+    )
+    return [ev.finding("not_updated", left_out, (ev.step(0), ev.step(-1)), "error", message)]
+
+
+def frozen(ev: Evidence) -> list[Finding]:
+    """Layers whose parameters are all frozen (requires_grad=False): worth knowing, often meant."""
+    seen: set[str] = set()
+    hits = []
+    for x in ev.layers:
+        spec = x.spec
+        if spec.params and not spec.trainable and spec.module and spec.module not in seen:
+            seen.add(spec.module)
+            hits.append(spec.module)
+    if not hits or not ev.cut:
+        return []
+    message = (
+        f"{', '.join(hits)} hold only frozen parameters (requires_grad=False): they do not learn"
+    )
+    return [ev.finding("frozen", hits, (ev.step(0), ev.step(-1)), "info", message)]

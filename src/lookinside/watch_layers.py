@@ -1,0 +1,192 @@
+"""Which modules `watch` hooks by default, and what it knows of each output before measuring.
+
+The default is the model's blocks: its children, looking inside the containers that hold
+several weight layers (an `nn.Sequential` MLP, a `ModuleList` of Transformer layers, a ResNet
+stage of blocks), but not inside one block (a conv-norm-activation `Sequential`, a ResNet
+`BasicBlock`, a `TransformerEncoderLayer`), and leaving out modules that only reshape, pool or
+drop values (their statistics repeat the layer before). For the lesson's `cnn()`: each conv
+block and the linear layer. For torchvision's ResNet: the stem's conv, norm and ReLU, each
+block of each stage, and the classifier. For `nn.TransformerEncoder`: each of its layers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from .nn import BatchNorm, GeneralRelu, GroupNorm, Lambda, LayerNorm, RunningBatchNorm
+from .nn import InstanceNorm as LessonInstanceNorm
+from .telemetry import Bounds, LayerSpec
+
+SHAPE_ONLY = (
+    nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d,
+    nn.AvgPool1d, nn.AvgPool2d, nn.MaxPool1d, nn.MaxPool2d, nn.Flatten, nn.Unflatten,
+    nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Identity, Lambda,
+)  # fmt: skip
+WEIGHT_LAYERS = (nn.Linear, nn.Bilinear, nn.Embedding, nn.EmbeddingBag, nn.RNNBase,
+                 nn.MultiheadAttention, nn.modules.conv._ConvNd)  # fmt: skip
+NORM_LAYERS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm,
+               *([nn.RMSNorm] if hasattr(nn, "RMSNorm") else []),  # torch 2.4 on
+               BatchNorm, LayerNorm, LessonInstanceNorm, GroupNorm, RunningBatchNorm)  # fmt: skip
+ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU,
+               nn.SiLU, nn.Mish, nn.Sigmoid, nn.Tanh, nn.Hardtanh, nn.Hardsigmoid,
+               nn.Hardswish, nn.Softsign, nn.Softplus, GeneralRelu)  # fmt: skip
+CHANNEL_FIRST_1D = (nn.Conv1d, nn.BatchNorm1d, nn.InstanceNorm1d, nn.MaxPool1d, nn.AvgPool1d,
+                    nn.AdaptiveAvgPool1d, nn.AdaptiveMaxPool1d)  # fmt: skip
+CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+
+
+def weight_layers(module: nn.Module) -> int:
+    """The number of weight layers (conv, linear, embedding, recurrent, attention) inside."""
+    return sum(isinstance(m, WEIGHT_LAYERS) for m in module.modules())
+
+
+def _holds_blocks(module: nn.Module) -> bool:
+    """Whether a module is a container of several weight layers, or holds one (as
+    `nn.TransformerEncoder` holds its `layers`)."""
+    if isinstance(module, (nn.ModuleList, nn.ModuleDict)):
+        return True
+    if isinstance(module, nn.Sequential):
+        return weight_layers(module) > 1
+    return any(
+        isinstance(c, CONTAINERS) and weight_layers(c) > 1 and len(c) > 1 for c in module.children()
+    )
+
+
+def default_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The model's blocks by name (see this module's docstring), or the model itself when it
+    has no children."""
+
+    def visit(prefix: str, module: nn.Module, root: bool) -> Iterator[tuple[str, nn.Module]]:
+        children = list(module.named_children())
+        if children and (root or _holds_blocks(module)):
+            for name, child in children:
+                yield from visit(f"{prefix}.{name}" if prefix else name, child, False)
+        elif not isinstance(module, SHAPE_ONLY):
+            yield prefix or "model", module
+
+    return list(visit("", model, True)) or [("model", model)]
+
+
+def leaves(module: nn.Module) -> list[nn.Module]:
+    """The modules without children inside `module` (itself if it has none)."""
+    return [m for m in module.modules() if not list(m.children())] or [module]
+
+
+def label(name: str, module: nn.Module) -> str:
+    """`name Type(ChildType, ...)`: what a legend or a message calls the module."""
+    kids = [type(c).__name__ for c in module.children()]
+    inner = ", ".join(kids[:4]) + (", ..." if len(kids) > 4 else "")
+    return f"{name} {type(module).__name__}" + (f"({inner})" if kids else "")
+
+
+def bounds(module: nn.Module | None) -> Bounds | None:
+    """The values a saturating activation pins its outputs to: (low, high), either None."""
+    if isinstance(module, (nn.Sigmoid, nn.Hardsigmoid)):
+        return (0.0, 1.0)
+    if isinstance(module, (nn.Tanh, nn.Softsign)):
+        return (-1.0, 1.0)
+    if isinstance(module, nn.Hardtanh) and not isinstance(module, nn.ReLU6):
+        return (float(module.min_val), float(module.max_val))
+    if isinstance(module, nn.ReLU6):
+        return (None, 6.0)
+    if isinstance(module, GeneralRelu) and module.maxv is not None:
+        return (None, float(module.maxv))
+    return None
+
+
+def histogram_range(last: nn.Module | None, previous: LayerSpec | None) -> tuple[float, float]:
+    """The lesson's histogram ranges: [0, 10] after ReLU, 14 wide from 7 below a GeneralRelu's
+    floor, the previous layer's after a shape-only module, else [-7, 7]."""
+    if isinstance(last, (nn.ReLU, nn.ReLU6)):
+        return 0.0, 10.0
+    if isinstance(last, GeneralRelu):
+        return last.floor - 7, last.floor + 7
+    if isinstance(last, SHAPE_ONLY) and previous is not None:
+        return previous.lo, previous.hi
+    return -7.0, 7.0
+
+
+def unit_dim(x: Tensor, last: nn.Module | None) -> int:
+    """The axis of an output's units: channels for images (N, C, H, W) and for a channel-first
+    1-d module's (N, C, L); features, the last axis, otherwise ((N, F), (N, L, F))."""
+    if x.ndim >= 4 or (x.ndim == 3 and isinstance(last, CHANNEL_FIRST_1D)):
+        return 1
+    return x.ndim - 1 if x.ndim else 0
+
+
+def first_weight(module: nn.Module) -> Tensor | None:
+    """The weight of the first linear or conv layer inside `module`, if any."""
+    for m in module.modules():
+        if isinstance(m, (nn.Linear, nn.modules.conv._ConvNd)):
+            return m.weight
+    return None
+
+
+def init_gain(module: nn.Module) -> Tensor | None:
+    """std(W)·√fan_in of the first weight, as a device tensor (read later, on the host)."""
+    w = first_weight(module)
+    if w is None or w.numel() < 2:
+        return None
+    with torch.no_grad():
+        return w.detach().float().std() * math.sqrt(w[0].numel())
+
+
+def spec_for(
+    name: str,
+    module: nn.Module | None,
+    module_name: str,
+    path: str,
+    x: Tensor,
+    role: str,
+    previous: LayerSpec | None,
+) -> LayerSpec:
+    """What is known of the output `x` of `module` at `path` (see `LayerSpec`)."""
+    last = leaves(module)[-1] if module is not None else None
+    lo, hi = histogram_range(last, previous)
+    if module is None:
+        params = trainable = 0
+        kind = role
+    else:
+        ps = list(module.parameters())
+        params = sum(p.numel() for p in ps)
+        trainable = sum(p.numel() for p in ps if p.requires_grad)
+        kind = label("", module).strip() + path
+    return LayerSpec(
+        name=name,
+        label=label(name, module) if module is not None else name,
+        lo=lo,
+        hi=hi,
+        role=role,
+        module=module_name,
+        kind=kind,
+        bounds=bounds(last) if path == "" else None,
+        unit_dim=unit_dim(x, last),
+        ndim=x.ndim,
+        params=params,
+        trainable=trainable,
+    )
+
+
+def model_facts(model: nn.Module) -> dict[str, Any]:
+    """What the advice needs to know of a model: its normalization and activation layers."""
+    norms = sorted({type(m).__name__ for m in model.modules() if isinstance(m, NORM_LAYERS)})
+    acts = sorted({type(m).__name__ for m in model.modules() if isinstance(m, ACTIVATIONS)})
+    return {"norm_layers": norms, "activations": acts}
+
+
+def tensors_in(out: Any, path: str = "") -> Iterator[tuple[str, Tensor]]:
+    """Every tensor inside a module's output, with its place: `""` for the output itself,
+    `[0]`, `[1][0]`, `[logits]` inside tuples, lists and dicts (Hugging Face outputs included)."""
+    if isinstance(out, Tensor):
+        yield path, out
+    elif isinstance(out, dict):
+        for key, value in out.items():
+            yield from tensors_in(value, f"{path}[{key}]")
+    elif isinstance(out, (tuple, list)):
+        for i, value in enumerate(out):
+            yield from tensors_in(value, f"{path}[{i}]")

@@ -1,0 +1,131 @@
+"""The numbers `watch` measures on the device: for one output, its gradient, or a module's
+parameters, written into a row of the step's buffer without reading anything on the host.
+
+A row holds the device fields of `telemetry.STAT_FIELDS` (from `sum` on), then the histogram.
+The counts (`n`, `sample`, `units`, ...) are shapes, known on the host: the functions return
+them. What each costs on a CPU decides where it is measured (a reduction over one axis costs
+twenty times a whole-tensor sum per value, a histogram a hundred times):
+
+- over the whole output, Σx, Σx² and the largest value: a NaN or a +inf anywhere makes the
+  largest value non-finite, a -inf makes Σx -inf, so the first non-finite layer and step are
+  exact (Σx² overflows float32 near 1e19, long before the values do; Σx past about 1e32,
+  which the sampled extremes tell apart);
+- over the first items of the batch (the histogram's sample, and `MIN_ITEMS` at least): each
+  unit's extremes, hence the units constant over those items (dead), each unit's floor, and
+  the smallest value;
+- over a sample of at most `hist_sample` values (the first whole items: batches are
+  shuffled, so a random sample): the histogram and the shares at the floor and the bounds;
+- over a gradient: Σg and Σg², and the sampled share of exact zeros.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from .telemetry import FIELD, STAT_FIELDS, LayerSpec
+
+DEVICE_FIELDS = STAT_FIELDS[FIELD["sum"] :]
+COL = {name: i for i, name in enumerate(DEVICE_FIELDS)}
+HIST = len(DEVICE_FIELDS)  # the histogram's first column
+DETAILS = ("dead", "floor", "bound", "gzero", "pnorm")  # measured at the detailed steps only
+BAND = 0.01  # "at the floor" or "at a bound": within 1 % of the range
+MIN_ITEMS = 8  # items of the batch, at least, over which a unit must vary not to be dead
+MIN_PER_UNIT = 8  # fewer values per unit than this cannot tell a dead unit
+
+
+def row_width(bins: int) -> int:
+    """Columns of a device row."""
+    return HIST + bins
+
+
+def detail_columns(bins: int) -> list[int]:
+    """The columns of a row that only detailed steps fill (the histogram's included)."""
+    return [COL[name] for name in DETAILS] + list(range(HIST, HIST + bins))
+
+
+def first_items(x: Tensor, values: int | None) -> Tensor:
+    """The first whole items of `x` holding at most `values` values, one item at least (all
+    of `x` when `values` is None or `x` has one axis)."""
+    if values is None or x.ndim < 2 or x.numel() <= values:
+        return x
+    return x[: max(1, values // x[0].numel())]
+
+
+def output_stats(
+    x: Tensor, row: Tensor, spec: LayerSpec, hist_sample: int | None, light: bool = False
+) -> tuple[int, int, int]:
+    """Measure the output `x` into `row` (see the module docstring); `light`: the sums and
+    extremes only. Returns the counts: values, sampled values, units."""
+    x = x.detach()
+    if x.dtype != torch.float32:
+        x = x.float()
+    flat = x.reshape(-1)
+    torch.sum(flat, 0, out=row[COL["sum"]])
+    torch.dot(flat, flat, out=row[COL["sumsq"]])
+    torch.amax(flat, 0, out=row[COL["max"]])
+    sample = first_items(x, hist_sample)
+    items = x if hist_sample is None else x[: max(len(sample), MIN_ITEMS)]
+    if x.ndim < 2:
+        sample, items = flat, flat.view(1, -1)
+    if light:
+        torch.amin(items.reshape(-1), 0, out=row[COL["min"]])
+        return flat.numel(), 0, 0
+    axis = spec.unit_dim % x.ndim if x.ndim >= 2 else 0
+    others = tuple(d for d in range(items.ndim) if d != axis)
+    top, bottom = torch.amax(items, others), torch.amin(items, others)  # (units,)
+    torch.amin(bottom, 0, out=row[COL["min"]])
+    units = int(top.numel())
+    if items.numel() // units >= MIN_PER_UNIT:
+        _count(top == bottom, row[COL["dead"]])
+    torch.histc(sample, row.numel() - HIST, spec.lo, spec.hi, out=row[HIST:])
+    shape = [1] * sample.ndim
+    if sample.ndim >= 2:
+        shape[axis] = units
+    _count(sample <= torch.lerp(bottom, top, BAND).view(shape), row[COL["floor"]])
+    if spec.bounds is not None:
+        _count(_at_bounds(sample, spec.bounds), row[COL["bound"]])
+    return flat.numel(), sample.numel(), units
+
+
+def _count(mask: Tensor, out: Tensor) -> None:
+    """The number of True values of `mask`, into the 0-d float tensor `out`."""
+    out.copy_(torch.count_nonzero(mask))
+
+
+def _at_bounds(x: Tensor, bounds: tuple[float | None, float | None]) -> Tensor:
+    """Values within `BAND` of the bounds (of the one bound's size when there is one)."""
+    lo, hi = bounds
+    if lo is not None and hi is not None:
+        band = BAND * (hi - lo)
+        return (x <= lo + band) | (x >= hi - band)
+    if lo is not None:
+        return x <= lo + BAND * (abs(lo) or 1.0)
+    assert hi is not None
+    return x >= hi - BAND * (abs(hi) or 1.0)
+
+
+def gradient_stats(
+    g: Tensor, row: Tensor, hist_sample: int | None, zeros: bool = True
+) -> tuple[int, int]:
+    """Σg, Σg² and (`zeros`) the sampled share of exact zeros of an output's gradient into
+    `row`; returns the counts (values, sampled values)."""
+    flat = g.detach().reshape(-1)
+    if flat.dtype != torch.float32:
+        flat = flat.float()
+    torch.sum(flat, 0, out=row[COL["gsum"]])
+    torch.dot(flat, flat, out=row[COL["gsumsq"]])
+    if not zeros:
+        return flat.numel(), 0
+    sample = flat[: hist_sample or flat.numel()]
+    _count(sample == 0, row[COL["gzero"]])
+    return flat.numel(), sample.numel()
+
+
+def parameter_norm(params: Sequence[Tensor], out: Tensor) -> None:
+    """The norm of all of `params` together, into the 0-d tensor `out`."""
+    with torch.no_grad():
+        norms = torch._foreach_norm([p.detach() for p in params])
+        torch.linalg.vector_norm(torch.stack(norms), out=out)

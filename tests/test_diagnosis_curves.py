@@ -1,0 +1,110 @@
+"""The rules on the loss curve, each at the edge of its threshold."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import lookinside as li
+from lookinside.diagnosis.curves import curve
+
+from .synthetic import spec, telemetry
+
+STEPS = 100
+
+
+def run(losses: np.ndarray, rate: float | None = 1e-3, **meta: object) -> list[li.Finding]:
+    """The curve findings of a run with these losses, whose one layer's parameter norm
+    changes by `rate` of itself per step (None: no norm recorded)."""
+    norms = np.full(STEPS, np.nan) if rate is None else np.cumprod(np.full(STEPS, 1 + rate))
+    t = telemetry([(spec("a"), {"pnorm": norms})], STEPS, losses, meta)
+    return [f for f in li.diagnose(t) if f.kind != "not_recorded"]
+
+
+def falling(start: float, end: float) -> np.ndarray:
+    return np.linspace(start, end, STEPS)
+
+
+def test_the_measures_of_a_curve() -> None:
+    c = curve(np.r_[2.0, np.full(49, 1.0), np.full(50, 1.5)])
+    assert c is not None
+    assert (c.start, c.best, c.end, c.steps) == (2.0, 1.0, 1.5, 100)
+    assert c.given_back == pytest.approx(0.5) and c.drop == pytest.approx(0.25)
+    assert curve(np.full(19, 1.0)) is None  # too short to say anything
+
+
+def test_a_healthy_falling_loss_says_nothing() -> None:
+    assert run(falling(2.3, 0.3)) == []
+
+
+def test_no_learning_when_the_loss_stays_and_the_weights_barely_move() -> None:
+    (f,) = run(falling(1.0, 0.96), rate=1e-7)
+    assert f.kind == "no_learning" and "barely moved" in f.message
+    assert "raise the learning rate" in f.advice
+    assert run(falling(1.0, 0.94), rate=1e-7) == []  # it fell 6 %
+
+
+def test_stuck_at_chance_when_the_weights_move() -> None:
+    (f,) = run(falling(2.31, 2.30), rate=1e-3)
+    assert f.kind == "chance" and "ln(10) = 2.3" in f.message and "weights move" in f.message
+    (g,) = run(falling(1.5, 1.49), rate=1e-3)  # flat, far from ln(10)
+    assert g.kind == "no_learning" and "does not fall" in g.message
+    (h,) = run(falling(2.31, 2.30), rate=None)  # no norms: nothing said of the weights
+    assert h.kind == "chance" and "weights" not in h.message
+
+
+def test_chance_reads_the_validation_loss_when_there_is_one() -> None:
+    norms = np.cumprod(np.full(STEPS, 1.001))
+    t = telemetry([(spec("a"), {"pnorm": norms})], STEPS, falling(1.5, 1.49))
+    epochs = [{"train_loss": 1.5, "valid_loss": 2.31}]
+    assert [f.kind for f in li.diagnose(t, epochs) if f.kind != "not_recorded"] == ["chance"]
+
+
+def test_chance_needs_a_cross_entropy() -> None:
+    (f,) = run(falling(2.31, 2.30), loss="mse")
+    assert f.kind == "no_learning"
+
+
+@pytest.mark.parametrize(("spike", "found"), [(1.25, True), (1.15, False)])
+def test_oscillation_climbing_above_the_start(spike: float, found: bool) -> None:
+    losses = falling(2.0, 0.5)
+    losses[40:50] = 2.0 * spike  # a smoothed bump above where it started
+    assert ([f.kind for f in run(losses)] == ["oscillation"]) is found
+
+
+@pytest.mark.parametrize(("back", "found"), [(0.3, True), (0.2, False)])
+def test_oscillation_giving_back_progress(back: float, found: bool) -> None:
+    losses = np.r_[np.linspace(2.0, 1.0, 50), np.full(50, 1.0 + back)]  # best 1, end 1 + back
+    assert ([f.kind for f in run(losses)] == ["oscillation"]) is found
+
+
+def test_small_progress_given_back_is_noise() -> None:
+    losses = np.r_[np.linspace(2.0, 1.95, 50), np.full(50, 1.99)]  # progress 2.5 %
+    assert "oscillation" not in [f.kind for f in run(losses)]
+
+
+def epochs(valid: list[float], train: list[float]) -> list[dict[str, float]]:
+    return [{"train_loss": t, "valid_loss": v} for t, v in zip(train, valid, strict=True)]
+
+
+@pytest.mark.parametrize(
+    ("valid", "train", "found"),
+    [
+        ([1.0, 0.8, 0.7, 0.78], [0.9, 0.5, 0.3, 0.2], True),  # +11 %, 3.9x the train loss
+        ([1.0, 0.8, 0.7, 0.76], [0.9, 0.5, 0.3, 0.2], False),  # +9 %
+        ([1.0, 0.8, 0.7, 0.78], [0.9, 0.5, 0.4, 0.4], False),  # less than 2x the train loss
+        ([0.8, 0.7, 0.78], [0.5, 0.3, 0.2], True),
+        ([0.7, 0.78], [0.3, 0.2], False),  # two epochs say nothing
+    ],
+)
+def test_overfitting(valid: list[float], train: list[float], found: bool) -> None:
+    t = telemetry([(spec("a"), {})], STEPS, falling(2.0, 0.2))
+    kinds = [f.kind for f in li.diagnose(t, epochs(valid, train))]
+    assert ("overfitting" in kinds) is found
+    if found:
+        (f,) = [f for f in li.diagnose(t, epochs(valid, train)) if f.kind == "overfitting"]
+        assert f.evidence["best_epoch"] == 2 - (len(valid) == 3) and not math.isnan(
+            f.evidence["train"]
+        )

@@ -1,0 +1,71 @@
+"""The rules on gradients and parameters, each at the edge of its threshold."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import lookinside as li
+
+from .synthetic import grad_rms, spec, telemetry
+
+
+def found(t: li.Telemetry, kind: str) -> list[li.Finding]:
+    return [f for f in li.diagnose(t) if f.kind == kind]
+
+
+def three(first: float, kind: str = "Linear") -> li.Telemetry:
+    """Three layers of one kind whose output gradients at the start go first, 1e-3, 1e-2."""
+    return telemetry([(spec(n, kind=kind), grad_rms(g, 40)) for n, g in
+                      (("a", first), ("b", 1e-3), ("c", 1e-2))])  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("first", "severity"),
+    [(1.1e-3, None), (0.9e-3, "info"), (1.01e-4, "info"), (0.99e-4, "warning")],
+)
+def test_vanishing_gradients_from_the_last_layer_back_to_the_first(
+    first: float, severity: str | None
+) -> None:
+    hits = found(three(first), "vanishing_gradients")
+    if severity is None:
+        assert hits == []
+    else:
+        (f,) = hits
+        assert f.severity == severity and f.layers == ("a", "b", "c")
+        assert "from c (Linear) back to a (Linear)" in f.message
+
+
+def test_exploding_gradients() -> None:
+    (f,) = found(three(1.01), "exploding_gradients")
+    assert f.severity == "warning" and f.evidence["factor"] == pytest.approx(101)
+
+
+def test_gradients_of_different_kinds_are_not_compared() -> None:
+    t = telemetry([(spec("a", kind="A"), grad_rms(1e-9, 40)), (spec("b", kind="B"), {})])
+    assert found(t, "vanishing_gradients") == []
+
+
+def test_no_gradient_is_exactly_zero_over_the_last_quarter() -> None:
+    zero_late = np.where(np.arange(40) >= 20, 0.0, 1e-3)
+    t = telemetry([(spec("a"), grad_rms(zero_late, 40)), (spec("b", kind="B"), {})])
+    (f,) = found(t, "no_gradient")
+    assert f.layer == "a" and f.severity == "warning"
+    tiny = telemetry([(spec("a"), grad_rms(1e-20, 40))])
+    assert found(tiny, "no_gradient") == []
+    unrecorded = telemetry([(spec("a"), {"gn": np.nan, "gsumsq": 0.0})])
+    assert found(unrecorded, "no_gradient") == []
+
+
+def test_parameters_in_no_optimizer() -> None:
+    t = telemetry([(spec("a"), {}), (spec("b"), {})], meta={"not_in_optimizer": ["a"]})
+    (f,) = found(t, "not_updated")
+    assert (f.layer, f.severity) == ("a", "error") and "give every parameter" in f.advice
+    assert found(telemetry([(spec("a"), {})], meta={"not_in_optimizer": []}), "not_updated") == []
+
+
+def test_frozen_layers_are_worth_knowing_not_a_warning() -> None:
+    frozen_a = spec("a", params=10, trainable=0)
+    t = telemetry([(frozen_a, {}), (spec("b", params=10, trainable=10), {}), (spec("c"), {})])
+    (f,) = found(t, "frozen")
+    assert (f.layers, f.severity) == (("a",), "info")

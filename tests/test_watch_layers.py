@@ -1,0 +1,79 @@
+"""Which modules are watched by default, on models as their communities write them, and what
+is known of each output before measuring it."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import lookinside as li
+from lookinside.nn import GeneralRelu
+from lookinside.watch_layers import (
+    bounds,
+    default_modules,
+    histogram_range,
+    model_facts,
+    tensors_in,
+    unit_dim,
+)
+from lookinside.zoo.models import (
+    DictOutputNet,
+    ListMLP,
+    ResNet,
+    RNNClassifier,
+    TransformerClassifier,
+    mlp,
+)
+
+
+def names(model: nn.Module) -> list[str]:
+    return [n for n, _ in default_modules(model)]
+
+
+def test_the_lesson_cnn_is_watched_by_block() -> None:
+    assert names(li.cnn()) == ["0", "1", "2", "3", "6"]  # pooling and flatten left out
+
+
+def test_a_sequential_mlp_by_layer() -> None:
+    assert names(mlp([4, 3, 3, 2], norm="after")) == ["1", "2", "3", "4", "5", "6", "7"]
+
+
+def test_a_resnet_by_stem_layer_and_block() -> None:
+    assert names(ResNet()) == ["conv1", "bn1", "relu", "layer1.0", "layer1.1", "layer2.0",
+                               "layer2.1", "fc"]  # fmt: skip
+
+
+def test_a_transformer_encoder_by_its_layers() -> None:
+    pre_ln = TransformerClassifier(10, 3, 6, norm_first=True)
+    assert names(pre_ln) == ["emb", "encoder.layers.0", "encoder.layers.1", "encoder.norm", "head"]
+
+
+def test_modules_held_in_lists_and_recurrent_models() -> None:
+    assert names(ListMLP([4, 3, 3, 2])) == ["hidden.0", "hidden.1", "head"]
+    assert names(RNNClassifier(10, 3)) == ["emb", "rnn", "fc"]
+    assert names(DictOutputNet([4, 3, 3, 2])) == [
+        "body.layers.0", "body.layers.1", "body.layers.2", "body.layers.3", "body.classifier",
+    ]  # fmt: skip
+    assert names(nn.Linear(2, 2)) == ["model"]
+
+
+def test_places_inside_an_output() -> None:
+    a, b, c = torch.zeros(1), torch.zeros(2), torch.zeros(3)
+    out = (a, {"logits": b, "past": [c, "text"]})
+    assert [(p, t.numel()) for p, t in tensors_in(out)] == [("[0]", 1), ("[1][logits]", 2),
+                                                             ("[1][past][0]", 3)]  # fmt: skip
+
+
+def test_what_is_known_before_measuring() -> None:
+    assert bounds(nn.Sigmoid()) == (0.0, 1.0) and bounds(nn.Tanh()) == (-1.0, 1.0)
+    assert bounds(nn.ReLU6()) == (None, 6.0) and bounds(GeneralRelu(0.1, 0.4, 6.0)) == (None, 6.0)
+    assert bounds(nn.ReLU()) is None and bounds(nn.Linear(1, 1)) is None
+    assert histogram_range(nn.ReLU(), None) == (0.0, 10.0)
+    assert histogram_range(GeneralRelu(0.1, 0.4, 6.0), None) == pytest.approx((-7.4, 6.6))
+    assert histogram_range(nn.Linear(1, 1), None) == (-7.0, 7.0)
+    assert unit_dim(torch.zeros(2, 3, 4, 4), None) == 1
+    assert unit_dim(torch.zeros(2, 5, 7), None) == 2  # (N, L, features)
+    assert unit_dim(torch.zeros(2, 5, 7), nn.Conv1d(5, 5, 1)) == 1  # (N, channels, L)
+    facts = model_facts(mlp([4, 3, 2], norm="before"))
+    assert facts == {"norm_layers": ["BatchNorm1d"], "activations": ["ReLU"]}
