@@ -12,7 +12,8 @@ block of each stage, and the classifier. For `nn.TransformerEncoder`: each of it
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -190,3 +191,77 @@ def tensors_in(out: Any, path: str = "") -> Iterator[tuple[str, Tensor]]:
     elif isinstance(out, (tuple, list)):
         for i, value in enumerate(out):
             yield from tensors_in(value, f"{path}[{i}]")
+
+
+INPUT, OUTPUT = -1, -2  # positions of the model's own input and output among the watched
+
+
+class LayerRegistry:
+    """The layers a watcher has seen: one per (watched module, place in its output), numbered
+    in the order the forward first produced them, with what is known of each."""
+
+    def __init__(self, named: Sequence[tuple[str, nn.Module]]) -> None:
+        self.names = [n for n, _ in named]
+        self.modules = [m for _, m in named]
+        self.specs: list[LayerSpec] = []
+        self.first: dict[int, int] = {}  # module position -> its first layer
+        self._index: dict[tuple[int, str], int] = {}  # (module position, place) -> layer
+        self._outputs: set[int] = set()  # layers whose tensor is the model's output
+        self._gains: dict[int, Tensor] = {}  # layer -> init gain, on the device
+        self._silent: dict[str, str] = {}  # module -> why its output was not recorded
+        self._called: set[int] = set()
+
+    def layer(self, position: int, path: str, x: Tensor, role: str) -> int:
+        """The layer of output `path` of the module at `position` (or the model's `INPUT`,
+        `OUTPUT`), made at first sight."""
+        key = (position, path)
+        layer = self._index.get(key)
+        if layer is not None:
+            return layer
+        module = self.modules[position] if position >= 0 else None
+        base = self.names[position] if position >= 0 else role
+        previous = self.specs[-1] if self.specs else None
+        module_name = base if position >= 0 else ""
+        layer = len(self.specs)
+        self.specs.append(spec_for(base + path, module, module_name, path, x, role, previous))
+        self._index[key] = layer
+        if module is not None and position not in self.first:
+            self.first[position] = layer
+            gain = init_gain(module)
+            if gain is not None:
+                self._gains[layer] = gain
+        return layer
+
+    def is_output(self, layer: int) -> None:
+        """The layer's tensor is what the model returns."""
+        self._outputs.add(layer)
+
+    def called(self, position: int, out: Any, recorded: bool) -> None:
+        """The module at `position` ran in a recorded step (and left nothing to record)."""
+        self._called.add(position)
+        if not recorded:
+            self._silent.setdefault(self.names[position], _what(out))
+
+    def final_specs(self) -> list[LayerSpec]:
+        """The specs, with the roles and initial gains learned since they were made."""
+        gains = {layer: float(g) for layer, g in self._gains.items()}  # read once, at the end
+        return [
+            replace(s, role="output" if i in self._outputs else s.role, init_gain=gains.get(i))
+            for i, s in enumerate(self.specs)
+        ]
+
+    def not_recorded(self) -> dict[str, str]:
+        """Each watched module whose output was never recorded, and why."""
+        never = {
+            n: "never called in a training step"
+            for i, n in enumerate(self.names)
+            if i not in self._called and n not in self._silent
+        }
+        return {**self._silent, **never}
+
+
+def _what(out: Any) -> str:
+    """Why an output holds nothing to record, in a few words."""
+    if isinstance(out, Tensor):
+        return f"its output is a {out.dtype} tensor" if out.numel() else "its output is empty"
+    return f"its output is a {type(out).__name__} without float tensors"

@@ -22,19 +22,17 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Sequence
-from dataclasses import replace
 from types import TracebackType
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from .distributed import unwrap
-from .telemetry import LayerSpec, Telemetry
+from .telemetry import Telemetry
 from .watch_buffer import StepBuffer
-from .watch_layers import default_modules, init_gain, model_facts, spec_for, tensors_in
+from .watch_layers import INPUT, OUTPUT, LayerRegistry, default_modules, model_facts, tensors_in
 from .watch_stats import (
     COL,
     detail_columns,
@@ -43,11 +41,11 @@ from .watch_stats import (
     parameter_norm,
     row_width,
 )
+from .watch_training import OptimizerSpy, loss_name
 
 __all__ = ["BINS", "Watcher", "default_modules", "loss_name", "watch"]
 
 BINS = 40
-INPUT, OUTPUT = -1, -2  # positions of the model's own input and output among the watched
 
 
 class Watcher:
@@ -93,39 +91,26 @@ class Watcher:
             for m in (modules if modules is not None else default_modules(model))
         ]
         self.model = model
-        self._names = [n for n, _ in named]
-        self._modules = [m for _, m in named]
         self._every, self.grads, self.params = every, grads, params
         self.hist_sample, self.detail, self.bins = hist_sample, detail, bins
+        self.layers = LayerRegistry(named)
         self._buffer = StepBuffer(bins, chunk, max_steps)
-        self.specs: list[LayerSpec] = []
-        self._index: dict[tuple[int, str], int] = {}  # (module position, place) -> layer
-        self._first_layer: dict[int, int] = {}  # module position -> its first layer
-        self._outputs: set[int] = set()  # layers whose tensor is the model's output
-        self._gains: dict[int, Tensor] = {}  # layer -> init gain, on the device
-        self._silent: dict[str, str] = {}  # module -> why its output was not recorded
-        self._called: set[int] = set()
         self.meta: dict[str, Any] = model_facts(model)
-        self._seen: dict[int, tuple[Any, int]] = {}  # id of a tensor recorded this forward ->
-        # (a weak reference to it, its layer): the model's output is matched against these
-        self._param_layers: list[int] = []  # positions of this step's modules, for their norms
         self._step = first_step  # training forwards seen (and, resuming, done before)
+        self._recorded = 0  # recorded steps so far
         self._recording = False
         self._detailed = False  # this step measures the details too
-        self._recorded = 0  # recorded steps so far
+        self._seen: dict[int, tuple[Any, int]] = {}  # id of a tensor recorded this forward ->
+        # (a weak reference to it, its layer): the model's output is matched against these
+        self._norms: list[int] = []  # positions of this step's modules, for their norms
         self._capturing = False  # a CUDA graph is recording the step: hooks write to staging
         self._staging: Tensor | None = None  # (layers, columns): the captured step's numbers
         self._staging_loss: Tensor | None = None
         self._captured_counts = np.zeros((0, 0))
-        self._own_params = {id(p) for p in model.parameters()}
-        self._optimizers: set[int] = set()  # optimizers seen stepping this model's parameters
-        self._optimized: set[int] = set()  # the parameters they hold
-        self._handles = [
-            model.register_forward_pre_hook(self._before_forward),
-            register_optimizer_step_pre_hook(self._before_optimizer_step),
-        ]
+        self._optimizers = OptimizerSpy(model)
+        self._handles = [model.register_forward_pre_hook(self._before_forward)]
         try:
-            for i, m in enumerate(self._modules):
+            for i, m in enumerate(self.layers.modules):
                 self._handles.append(m.register_forward_hook(self._make_forward(i)))
             self._handles.append(model.register_forward_hook(self._after_forward))
         except BaseException:
@@ -161,14 +146,12 @@ class Watcher:
         def on_forward(module: nn.Module, args: Any, out: Any) -> None:
             if not self._recording:
                 return
-            self._called.add(position)
             recorded = False
             for path, x in tensors_in(out):
                 if x.is_floating_point() and x.numel():
                     self._record(position, path, x, "layer")
                     recorded = True
-            if not recorded:
-                self._silent.setdefault(self._names[position], _what(out))
+            self.layers.called(position, out, recorded)
 
         return on_forward
 
@@ -182,90 +165,46 @@ class Watcher:
                 self.meta["outputs"] = int(x.shape[-1]) if x.ndim else 1
             seen = self._seen.get(id(x))
             if seen is not None and seen[0]() is x:  # the same tensor, not a recycled id
-                self._outputs.add(seen[1])
+                self.layers.is_output(seen[1])
             else:
                 self._record(OUTPUT, path, x, "output")
         self._seen.clear()
 
     def _record(self, position: int, path: str, x: Tensor, role: str) -> None:
-        layer = self._layer(position, path, x, role)
-        row = self._row(layer, x.device)
+        layer = self.layers.layer(position, path, x, role)
+        self._buffer.grow(len(self.layers.specs))
         counts = self._buffer.counts[layer]
         counts[0], counts[1], counts[2] = output_stats(
             x,
-            row,
-            self.specs[layer],
+            self._row(layer, x.device),
+            self.layers.specs[layer],
             self.hist_sample,
             light=not self._detailed or position == INPUT,
         )
-        if self.params and self._detailed and self._first_layer.get(position) == layer:
-            self._param_layers.append(position)
+        if self.params and self._detailed and self.layers.first.get(position) == layer:
+            self._norms.append(position)
         self._seen[id(x)] = (weakref.ref(x), layer)
         if self.grads and x.requires_grad:
             x.register_hook(self._make_gradient(layer))  # type: ignore[no-untyped-call]
-
-    def _layer(self, position: int, path: str, x: Tensor, role: str) -> int:
-        """The layer of output `path` of the module at `position`, made at first sight."""
-        key = (position, path)
-        layer = self._index.get(key)
-        if layer is not None:
-            return layer
-        module = self._modules[position] if position >= 0 else None
-        base = self._names[position] if position >= 0 else role
-        spec = spec_for(
-            base + path,
-            module,
-            base if position >= 0 else "",
-            path,
-            x,
-            role,
-            self.specs[-1] if self.specs else None,
-        )
-        layer = len(self.specs)
-        self.specs.append(spec)
-        self._index[key] = layer
-        self._buffer.grow(len(self.specs))
-        if module is not None and position not in self._first_layer:
-            self._first_layer[position] = layer
-            gain = init_gain(module)
-            if gain is not None:
-                self._gains[layer] = gain
-        return layer
-
-    def _before_optimizer_step(self, opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
-        """Which optimizer steps this model, what it holds, its largest learning rate."""
-        if id(opt) not in self._optimizers:
-            held = {id(p) for g in opt.param_groups for p in g["params"]}
-            if not held & self._own_params:
-                return  # another model's optimizer
-            self._optimizers.add(id(opt))
-            self._optimized |= held
-            self.meta["optimizer"] = type(opt).__name__
-        lrs = [g["lr"] for g in opt.param_groups if isinstance(g.get("lr"), (int, float))]
-        if lrs:
-            self.meta["lr"] = max(float(max(lrs)), self.meta.get("lr", 0.0))
 
     def _make_gradient(self, layer: int) -> Any:
         detailed = self._detailed
 
         def on_gradient(g: Tensor) -> None:
-            if self._capturing:
-                rows = self._staging
-                row = rows[layer] if rows is not None else None
-            else:
-                row = self._buffer.row(layer, g.device)
-            if row is None:
+            if self._capturing and self._staging is None:
                 return
             counts = self._buffer.counts[layer]
+            row = self._row(layer, g.device)
             counts[3], counts[4] = gradient_stats(g, row, self.hist_sample, zeros=detailed)
 
         return on_gradient
 
     def _row(self, layer: int, device: torch.device) -> Tensor:
+        """Where `layer`'s numbers go: the open slot, or the staging row of a capture."""
         if not self._capturing:
             return self._buffer.row(layer, device)
-        if self._staging is None or self._staging.shape[0] < len(self.specs):
-            shape = (len(self.specs), row_width(self.bins))
+        if self._staging is None or len(self._staging) < len(self.layers.specs):
+            shape = (len(self.layers.specs), row_width(self.bins))
             staging = torch.full(shape, float("nan"), device=device)
             if self._staging is not None:
                 staging[: len(self._staging)] = self._staging
@@ -288,16 +227,16 @@ class Watcher:
 
     def _commit(self) -> None:
         """Close the step in progress: parameter norms, then its slot."""
-        positions, self._param_layers = self._param_layers, []
+        positions, self._norms = self._norms, []
         self._seen.clear()
         if not self._recording or self._capturing:
             self._recording = False
             return
         self._recording = False
         for position in positions:
-            ps = list(self._modules[position].parameters())
+            ps = list(self.layers.modules[position].parameters())
             if ps:
-                row = self._buffer.row(self._first_layer[position], ps[0].device)
+                row = self._buffer.row(self.layers.first[position], ps[0].device)
                 parameter_norm(ps, row[COL["pnorm"]])
         self._buffer.close(self._step - 1)
 
@@ -313,7 +252,7 @@ class Watcher:
         self._capturing = self._recording = False
         self._captured_counts = self._buffer.counts.copy()
         self._buffer.counts[:] = 0
-        self._param_layers = []
+        self._norms = []
         self._seen.clear()
 
     def on_replay(self) -> None:
@@ -329,7 +268,7 @@ class Watcher:
             counts = self._buffer.counts
             counts[: len(self._captured_counts)] = self._captured_counts
             if self._detailed:
-                self._param_layers = sorted(self._first_layer)
+                self._norms = sorted(self.layers.first)
             else:  # keep the record what an eager step would have left
                 rows[:, detail_columns(self.bins)] = float("nan")
                 counts[:, [1, 2, 4]] = 0  # sampled values, units, sampled gradient values
@@ -340,33 +279,16 @@ class Watcher:
         """Everything recorded so far (reading it waits for transfers in flight)."""
         self._commit()
         steps, values, hist, losses = self._buffer.arrays()
-        gains = {layer: float(g) for layer, g in self._gains.items()}
-        specs = [
-            replace(
-                s,
-                role="output" if i in self._outputs else s.role,
-                init_gain=gains.get(i),
-            )
-            for i, s in enumerate(self.specs)
-        ]
-        never = [self._names[i] for i in range(len(self._modules)) if i not in self._called]
-        left_out = [
-            self._names[i]
-            for i, m in enumerate(self._modules)
-            if self._optimizers
-            and any(p.requires_grad and id(p) not in self._optimized for p in m.parameters())
-        ]
+        named = list(zip(self.layers.names, self.layers.modules, strict=True))
         meta = {
             **self.meta,
+            **self._optimizers.facts,
             "every": self.every,
             "hist_sample": self.hist_sample,
-            "not_in_optimizer": left_out,
-            "not_recorded": {**self._silent, **{n: "never called in a training step"
-                                                for n in never if n not in self._silent}},
-        }  # fmt: skip
-        if not len(steps):
-            meta["not_recorded"] = {}  # nothing ran yet: nothing to say about any module
-        return Telemetry(specs, steps, values, hist, losses, meta)
+            "not_in_optimizer": self._optimizers.left_out(named),
+            "not_recorded": self.layers.not_recorded() if len(steps) else {},
+        }
+        return Telemetry(self.layers.final_specs(), steps, values, hist, losses, meta)
 
     def report(self) -> list[Any]:
         """Print the diagnosis of what was recorded and return its findings."""
@@ -379,6 +301,7 @@ class Watcher:
     # ------------------------------------------------------------------ lifetime
     def remove(self) -> None:
         """Remove every hook (idempotent); the recorded telemetry stays readable."""
+        self._optimizers.remove()
         for h in self._handles:
             h.remove()
 
@@ -391,37 +314,8 @@ class Watcher:
         self.remove()
 
     def __repr__(self) -> str:
-        return f"Watcher({len(self._modules)} modules, every={self.every}, {self._step} steps seen)"
-
-
-def _what(out: Any) -> str:
-    """Why an output holds nothing to record, in a few words."""
-    if isinstance(out, Tensor):
-        return f"its output is a {out.dtype} tensor" if out.numel() else "its output is empty"
-    return f"its output is a {type(out).__name__} without float tensors"
-
-
-LOSS_NAMES = {
-    "NllLossBackward0": "nll",
-    "BinaryCrossEntropyWithLogitsBackward0": "bce_with_logits",
-    "BinaryCrossEntropyBackward0": "bce",
-    "MseLossBackward0": "mse",
-    "L1LossBackward0": "l1",
-}
-
-
-def loss_name(loss: Tensor) -> str:
-    """What loss function made `loss`, read from its autograd graph: `cross_entropy` for a
-    log-softmax followed by NLL, else a short name (or the node's class)."""
-    fn = loss.grad_fn
-    if fn is None:
-        return "unknown"
-    name = type(fn).__name__
-    if name == "NllLossBackward0":
-        inner = fn.next_functions[0][0]
-        if inner is not None and type(inner).__name__ == "LogSoftmaxBackward0":
-            return "cross_entropy"
-    return LOSS_NAMES.get(name, name)
+        modules = len(self.layers.modules)
+        return f"Watcher({modules} modules, every={self.every}, {self._step} steps seen)"
 
 
 def watch(

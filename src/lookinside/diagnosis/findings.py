@@ -16,11 +16,12 @@ from typing import Any, Literal
 
 Severity = Literal["info", "warning", "error"]
 
-# Root causes first: the data and the loss, the optimizer's parameters, the initialisation,
-# then what training does with them, then what a stalled run looks like from outside.
+# Root causes first: the data and the loss, the optimizer's parameters, the initialisation
+# (the forward's activations, then the backward's gradients), then what training does with
+# them, then what a stalled run looks like from outside.
 ORDER = (
-    "inputs", "probabilities", "not_updated", "vanishing", "vanishing_gradients",
-    "exploding_gradients", "exploding", "non_finite", "rise_and_crash", "oscillation",
+    "inputs", "probabilities", "not_updated", "vanishing", "exploding", "vanishing_gradients",
+    "exploding_gradients", "non_finite", "rise_and_crash", "oscillation",
     "saturation", "dead_activations", "no_gradient", "chance", "no_learning", "overfitting",
     "frozen", "not_recorded",
 )  # fmt: skip

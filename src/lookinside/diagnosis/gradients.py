@@ -16,12 +16,14 @@ GRADIENT_DEPTH_INFO = 10.0
 
 
 def gradient_depth(ev: Evidence) -> list[Finding]:
-    """The output gradients of layers of one kind, at the start of training, shrinking (or
-    growing) from the last layer back to the first: vanishing (exploding) gradients."""
-    early = ev.early()
+    """The output gradients of layers of one kind at the first recorded step (the
+    initialisation's, before any update) shrinking or growing from the last layer back to
+    the first: vanishing (exploding) gradients."""
+    if not ev.cut:
+        return []
     worst: tuple[float, list[tuple[str, float]]] | None = None
     for group in groups(ev.hidden()):
-        scales = [(x.name, median(x.grad_rms[early])) for x in group]
+        scales = [(x.name, float(x.grad_rms[0])) for x in group]
         live = [(n, s) for n, s in scales if math.isfinite(s) and s > 0]
         if len(live) < 2:
             continue
@@ -39,11 +41,11 @@ def gradient_depth(ev: Evidence) -> list[Finding]:
     by_name = {x.name: x for x in ev.layers}
     message = (
         f"output gradients {change} {factor(size)} from {who(by_name[live[-1][0]])} back to "
-        f"{who(by_name[live[0][0]])} at the start of training: the first layers "
+        f"{who(by_name[live[0][0]])} at step {ev.step(0)}: the first layers "
         + ("barely learn" if ratio < 1 else "take the largest steps")
     )
     names = [n for n, _ in live]
-    steps = (ev.step(0), ev.step(early.stop - 1))
+    steps = (ev.step(0), ev.step(0))
     return [ev.finding(kind, names, steps, severity, message, factor=size,
                        first=live[0][1], last=live[-1][1])]  # fmt: skip
 
