@@ -84,10 +84,13 @@ def test_vanishing_and_exploding_with_depth_at_the_first_step_with_the_true_fact
                           (("a", 1.0), ("b", 0.3), ("c", last))])  # fmt: skip
 
     f = only("vanishing", layers(0.099))
-    assert f.layer == "c" and f.layers == ("c", "a", "b") and f.severity == "warning"
+    assert f.layer == "c" and f.layers == ("c", "a", "b") and f.severity == "info"
     assert f.evidence["factor"] == pytest.approx(1 / 0.099, rel=1e-3) and "10x" in f.message
     assert "vanishing" not in kinds(layers(0.101))
-    assert only("vanishing", layers(1e-4)).severity == "error"  # 10000x
+    assert only("vanishing", layers(0.0101)).severity == "info"  # 99x
+    assert only("vanishing", layers(0.0099)).severity == "warning"  # 101x
+    assert only("vanishing", layers(1.01e-4)).severity == "warning"
+    assert only("vanishing", layers(0.99e-4)).severity == "error"  # 10101x
     assert only("exploding", layers(10.1)).evidence["factor"] == pytest.approx(10.1)
     assert "exploding" not in kinds(layers(9.9))
 
@@ -172,6 +175,14 @@ def test_probabilities_handed_to_cross_entropy() -> None:
     assert "probabilities" not in kinds(telemetry([(out, output(0.1, lo=-0.1))], losses=2.0))
     bce = telemetry([(out, output(0.1))], losses=0.5, meta={"loss": "bce_with_logits"})
     assert "probabilities" not in kinds(bce)
+
+
+def test_a_loss_below_cross_entropy_s_floor_is_not_on_these_probabilities() -> None:
+    """LeNet-5 returns (logits, probabilities) and trains on the logits: for 10 classes,
+    cross-entropy over probabilities never falls below ln(1 + 9/e) = 1.46."""
+    out = spec("output[1]", role="output", ndim=2)
+    assert "probabilities" not in kinds(telemetry([(out, output(0.1))], losses=1.42))
+    assert "probabilities" in kinds(telemetry([(out, output(0.1))], losses=1.44))
 
 
 def test_what_was_not_recorded_is_said() -> None:

@@ -74,6 +74,24 @@ def test_oscillation_climbing_above_the_start(spike: float, found: bool) -> None
     assert ([f.kind for f in run(losses)] == ["oscillation"]) is found
 
 
+def test_a_noisy_loss_after_a_lucky_first_batch_is_no_oscillation() -> None:
+    """A regression's batch losses at the start range over ±1: a first batch at 2.15 below
+    the typical 2.9 says nothing."""
+    rng = np.random.default_rng(0)
+    losses = falling(2.9, 0.5) + rng.normal(0, 0.6, STEPS)
+    losses[0] = 2.15
+    assert run(losses) == []
+    losses[5:15] += 3.0  # a rise far above the noise is one
+    assert [f.kind for f in run(losses)] == ["oscillation"]
+
+
+def test_no_chance_level_when_the_predictions_beat_a_guess() -> None:
+    norms = np.cumprod(np.full(STEPS, 1.001))
+    t = telemetry([(spec("a"), {"pnorm": norms})], STEPS, falling(2.31, 2.30))
+    found = li.diagnose(t, [{"train_loss": 2.3, "valid_loss": 2.25, "valid_accuracy": 0.29}])
+    assert [f.kind for f in found if f.kind != "not_recorded"] == ["no_learning"]
+
+
 @pytest.mark.parametrize(("back", "found"), [(0.3, True), (0.2, False)])
 def test_oscillation_giving_back_progress(back: float, found: bool) -> None:
     losses = np.r_[np.linspace(2.0, 1.0, 50), np.full(50, 1.0 + back)]  # best 1, end 1 + back

@@ -41,6 +41,15 @@ def test_exploding_gradients() -> None:
     assert f.severity == "warning" and f.evidence["factor"] == pytest.approx(101)
 
 
+def test_gradient_norms_not_values_are_compared() -> None:
+    """A wide feature map's gradient is small per value by its size alone: with the same
+    norm over the batch, 168,000 values against 84 (45x less per value) is no vanishing."""
+    wide = {"gn": 168_000.0, "gsumsq": 1e-4}
+    narrow = {"gn": 84.0, "gsumsq": 1e-4}
+    t = telemetry([(spec("conv"), wide), (spec("fc"), narrow)])
+    assert found(t, "vanishing_gradients") == []
+
+
 def test_gradients_of_different_kinds_are_not_compared() -> None:
     t = telemetry([(spec("a", kind="A"), grad_rms(1e-9, 40)), (spec("b", kind="B"), {})])
     assert found(t, "vanishing_gradients") == []

@@ -170,6 +170,12 @@ class LayerStats:
         return _std(self.field("gsum"), self.field("gsumsq"), self.field("gn"))
 
     @property
+    def grad_norm(self) -> np.ndarray:
+        """Norm of the output's whole gradient over the batch, per step."""
+        norm: np.ndarray = np.sqrt(self.field("gsumsq"))
+        return norm
+
+    @property
     def grad_rms(self) -> np.ndarray:
         """Root mean square of the output's gradient per step."""
         rms: np.ndarray = np.sqrt(_ratio(self.field("gsumsq"), self.field("gn")))

@@ -16,14 +16,16 @@ from .findings import Finding, Severity
 
 INPUT_FAR = 5.0  # |mean| or std of the inputs beyond this: not normalised
 INPUT_FLAT = 1e-3  # std of the inputs below this: (nearly) constant
-DEPTH = 10.0  # scale change across layers of one kind, at the start, that is a finding
-DEPTH_ERROR = 1e3
+DEPTH = 10.0  # std change across layers of one kind, at the start: worth knowing (info);
+DEPTH_WARNING = 100.0  # it hurts training (PyTorch's default init loses about 2.4x a layer:
+DEPTH_ERROR = 1e4  # 11x over the lesson's 4 conv blocks, which still train); it breaks it
 GROWTH = 100.0  # a layer's scale growing this much during training: exploding
 GROWTH_ERROR = 1e6
 RISE, CRASH = 1.5, 0.2  # std up 1.5x, then down to a fifth of its peak: rise and crash
 DEAD, DEAD_ERROR = 0.25, 0.75  # share of units constant over the batch, late in training
 SATURATED = 0.5  # share of values at the bounds of a saturating activation
 SUMS_TO_ONE = 1e-3
+FLOOR_MARGIN = 0.98  # a loss 2 % under cross-entropy's floor on probabilities is not on them
 
 
 def first_non_finite(t: Telemetry) -> tuple[int, int | None, str] | None:
@@ -123,7 +125,9 @@ def depth(ev: Evidence) -> list[Finding]:
     ratio, live = worst
     kind, change = ("vanishing", "shrinks") if ratio < 1 else ("exploding", "grows")
     size = max(ratio, 1 / ratio)
-    severity: Severity = "error" if size >= DEPTH_ERROR else "warning"
+    severity: Severity = (
+        "error" if size >= DEPTH_ERROR else "warning" if size >= DEPTH_WARNING else "info"
+    )
     step = ev.step(0)
     message = (
         f"activation std {change} {factor(size)} from {who(live[0])} to "
@@ -239,16 +243,22 @@ def saturation(ev: Evidence) -> list[Finding]:
 
 def probabilities(ev: Evidence) -> list[Finding]:
     """The model's output already holds probabilities (each row in [0, 1], summing to 1),
-    while the loss is a cross-entropy that applies log-softmax itself."""
+    while the loss is a cross-entropy that applies log-softmax itself. Cross-entropy over
+    probabilities never falls below ln(1 + (C - 1)/e) for C classes: a recorded loss below
+    that floor is computed on something else (a model may return logits and probabilities)."""
     loss = ev.telemetry.meta.get("loss")
     if loss not in (None, "cross_entropy", "nll") or not ev.cut:
         return []
+    lowest = float(np.nanmin(ev.losses)) if np.isfinite(ev.losses).any() else math.nan
     for x in ev.layers:
         if x.spec.role != "output" or x.spec.ndim < 2:
             continue
         row_sums = x.mean * x.field("units")  # where the details were measured
         measured = np.isfinite(row_sums)
         if not measured.any():
+            continue
+        classes = float(np.nanmedian(x.field("units")))
+        if lowest < FLOOR_MARGIN * math.log(1 + (classes - 1) / math.e):
             continue
         in_range = np.nanmin(x.min) >= 0 and np.nanmax(x.max) <= 1
         if in_range and np.mean(np.abs(row_sums[measured] - 1) < SUMS_TO_ONE) >= 0.9:

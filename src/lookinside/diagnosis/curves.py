@@ -19,10 +19,13 @@ from .findings import Finding
 MIN_STEPS = 20  # fewer recorded losses than this say nothing about a curve
 FLAT = 0.05  # the loss fell less than 5 % from start to end: it did not fall
 STILL = 1e-5  # median relative change of the fastest-moving parameters per step: not moving
-CHANCE = 0.05  # within 5 % of ln(classes): a uniform guess
-EXCURSION = 1.2  # the smoothed loss climbs 20 % above its start after the start
-GIVE_BACK = 0.25  # the end gave back a quarter of the progress made to the best point
-PROGRESS = 0.1  # ... when that progress was a tenth of the start at least
+CHANCE = 0.05  # within 5 % of ln(classes): a uniform guess ...
+BETTER_THAN_CHANCE = 2.0  # ... unless the valid accuracy is twice a guess's, 1/classes
+EXCURSION = 1.2  # the smoothed loss climbs 20 % above its start after the start ...
+ABOVE_NOISE = 5.0  # ... by five times a step's noise at least (a lucky first batch is no start)
+GIVE_BACK = 0.25  # the end gave back a quarter of the progress made to the best point ...
+PROGRESS = 0.1  # ... when that progress was a tenth of the start at least ...
+BACK_ABOVE_NOISE = 3.0  # ... and the loss given back three times a step's noise
 OVERFIT = 1.1  # final valid loss over its best
 GAP = 2.0  # final valid loss over final train loss
 
@@ -35,6 +38,7 @@ class Curve:
     best: float  # lowest point of the smoothed curve
     end: float  # mean of the last window
     high: float  # highest point of the smoothed curve
+    noise: float  # median distance of a step's loss from the smoothed curve
     steps: int
 
     @property
@@ -53,6 +57,10 @@ class Curve:
         """The highest point of the smoothed curve, over the start."""
         return self.high / self.start if self.start > 0 else 0.0
 
+    def above_noise(self, rise: float) -> float:
+        """`rise` in units of a step's noise."""
+        return rise / self.noise if self.noise > 0 else math.inf
+
 
 def curve(losses: np.ndarray) -> Curve | None:
     """The measures of a training-loss curve (unrecorded steps, NaN, left out)."""
@@ -61,12 +69,14 @@ def curve(losses: np.ndarray) -> Curve | None:
     if n < MIN_STEPS:
         return None
     w = max(3, n // 20)
-    smooth = np.convolve(recorded, np.ones(w) / w, mode="valid")
+    smooth = np.convolve(recorded, np.ones(w) / w, mode="valid")  # centred on w // 2 on
+    residual = recorded[w // 2 : w // 2 + len(smooth)] - smooth
     return Curve(
         start=float(recorded[0]),
         best=float(smooth.min()),
         end=float(recorded[-max(w, n // 10) :].mean()),
         high=float(smooth.max()),
+        noise=float(np.median(np.abs(residual))),
         steps=n,
     )
 
@@ -105,6 +115,10 @@ def stalled(ev: Evidence) -> list[Finding]:
     level = chance_level(ev)
     valid = [e.get("valid_loss", math.nan) for e in ev.epochs]
     end = valid[-1] if valid and math.isfinite(valid[-1]) else c.end
+    accuracy = ev.epochs[-1].get("valid_accuracy", math.nan) if ev.epochs else math.nan
+    outputs = ev.telemetry.meta.get("outputs")
+    if level is not None and isinstance(outputs, int) and accuracy >= BETTER_THAN_CHANCE / outputs:
+        level = None  # the predictions beat a guess: whatever the loss, it is no chance level
     fell = f"the loss went from {c.start:.3g} to {c.end:.3g} over {c.steps} steps"
     if math.isfinite(rate) and rate < STILL:
         message = f"{fell}, and the weights barely moved ({rate:.1e} of their norm a step)"
@@ -127,9 +141,13 @@ def oscillation(ev: Evidence) -> list[Finding]:
     """A loss that climbs back above where it started, or gives back much of its progress:
     steps too large for the landscape (a learning rate too high, but finite)."""
     c = curve(ev.losses)
-    if c is None or (c.excursion < EXCURSION and c.given_back < GIVE_BACK):
+    if c is None:
         return []
-    if c.excursion >= EXCURSION:
+    climbed = c.excursion >= EXCURSION and c.above_noise(c.high - c.start) >= ABOVE_NOISE
+    gave_back = c.given_back >= GIVE_BACK and c.above_noise(c.end - c.best) >= BACK_ABOVE_NOISE
+    if not (climbed or gave_back):
+        return []
+    if climbed:
         message = (
             f"the loss climbed back to {c.high:.3g} after starting at {c.start:.3g} (smoothed): "
             "training oscillates"

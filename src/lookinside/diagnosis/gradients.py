@@ -18,12 +18,13 @@ GRADIENT_DEPTH_INFO = 10.0
 def gradient_depth(ev: Evidence) -> list[Finding]:
     """The output gradients of layers of one kind at the first recorded step (the
     initialisation's, before any update) shrinking or growing from the last layer back to
-    the first: vanishing (exploding) gradients."""
+    the first: vanishing (exploding) gradients. Compares each output's whole gradient norm
+    over the batch: per value, a wide feature map's gradient is small by its size alone."""
     if not ev.cut:
         return []
     worst: tuple[float, list[tuple[str, float]]] | None = None
     for group in groups(ev.hidden()):
-        scales = [(x.name, float(x.grad_rms[0])) for x in group]
+        scales = [(x.name, float(x.grad_norm[0])) for x in group]
         live = [(n, s) for n, s in scales if math.isfinite(s) and s > 0]
         if len(live) < 2:
             continue
@@ -40,7 +41,7 @@ def gradient_depth(ev: Evidence) -> list[Finding]:
     severity: Severity = "warning" if size >= GRADIENT_DEPTH else "info"
     by_name = {x.name: x for x in ev.layers}
     message = (
-        f"output gradients {change} {factor(size)} from {who(by_name[live[-1][0]])} back to "
+        f"output-gradient norms {change} {factor(size)} from {who(by_name[live[-1][0]])} back to "
         f"{who(by_name[live[0][0]])} at step {ev.step(0)}: the first layers "
         + ("barely learn" if ratio < 1 else "take the largest steps")
     )
