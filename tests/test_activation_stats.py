@@ -45,9 +45,10 @@ def test_plots_and_every(mnist_subset: li.DataLoaders) -> None:
     stats = learn.activation_stats
     assert stats.telemetry.steps.tolist() == list(range(0, 94, 10))
     block = stats.telemetry["0"]
-    assert np.isfinite(block.grad_std).all() and np.isfinite(block.std).all()
+    assert np.isfinite(block.grad_mean).all() and np.isfinite(block.std).all()
     measured = np.isfinite(block.near_zero)  # details at every other recorded step
     assert measured.tolist() == [True, False] * 5
+    assert np.isfinite(block.grad_std).tolist() == [True, False] * 5
     for fig in (stats.plot_means_stds(), stats.plot_hists(), stats.plot_near_zero()):
         assert isinstance(fig, Figure)
     assert len(stats.plot_hists().axes) == 8  # 5 layers (not the input) in a 4-wide grid

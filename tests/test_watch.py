@@ -83,8 +83,10 @@ def test_only_training_forwards_with_gradients_are_steps() -> None:
 def test_details_every_few_recorded_steps_sums_at_every_one() -> None:
     w = train(relu_net().train(), [torch.randn(16, 6) for _ in range(9)], detail=4)
     relu = w.telemetry["1"]
-    assert np.isfinite(relu.std).all() and np.isfinite(relu.grad_rms).all()
+    assert np.isfinite(relu.std).all() and np.isfinite(relu.grad_mean).all()
+    assert not relu.grad_non_finite.any()  # read from Σg, at every step
     assert np.flatnonzero(np.isfinite(relu.near_zero)).tolist() == [0, 4, 8]
+    assert np.flatnonzero(np.isfinite(relu.grad_rms)).tolist() == [0, 4, 8]
     assert np.flatnonzero(np.isfinite(relu.hist).all(1)).tolist() == [0, 4, 8]
 
 

@@ -16,13 +16,14 @@ from lookinside.watch_stats import (
     output_stats,
     parameter_norm,
     row_width,
+    views,
 )
 
 
 def measure(x: torch.Tensor, spec: LayerSpec, sample: int | None = None) -> LayerStats:
     """`output_stats` of `x` as a one-step LayerStats."""
     row = torch.full((row_width(40),), float("nan"))
-    n, s, units = output_stats(x, row, spec, sample)
+    n, s, units = output_stats(x, views(row), spec, sample)
     values = torch.full((1, len(STAT_FIELDS)), float("nan"), dtype=torch.float64)
     values[0, FIELD["sum"] :] = row[:HIST].double()
     values[0, FIELD["n"]], values[0, FIELD["sample"]], values[0, FIELD["units"]] = n, s, units
@@ -67,10 +68,11 @@ def test_too_few_values_per_unit_say_nothing_of_dead_units() -> None:
 def test_gradient_statistics() -> None:
     g = torch.tensor([0.0, 0.0, 3.0, -4.0])
     row = torch.full((row_width(40),), float("nan"))
-    assert gradient_stats(g, row, hist_sample=2) == (4, 2)
+    assert gradient_stats(g, views(row), hist_sample=2) == (4, 2)
     assert row[COL["gsum"]] == -1.0 and row[COL["gsumsq"]] == 25.0 and row[COL["gzero"]] == 2
     row = torch.full((row_width(40),), float("nan"))
-    assert gradient_stats(g, row, None, zeros=False) == (4, 0) and row[COL["gzero"]].isnan()
+    assert gradient_stats(g, views(row), None, details=False) == (4, 0)
+    assert row[COL["gsum"]] == -1.0 and row[COL["gsumsq"]].isnan() and row[COL["gzero"]].isnan()
 
 
 def test_the_norm_of_several_parameters_together() -> None:

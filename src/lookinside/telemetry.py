@@ -164,6 +164,8 @@ class LayerStats:
         """Mean of the output's gradient per step (NaN when not recorded)."""
         return _ratio(self.field("gsum"), self.field("gn"))
 
+    # Σg² is measured at the detailed steps only: the following are NaN at the others.
+
     @property
     def grad_std(self) -> np.ndarray:
         """Std of the output's gradient per step."""

@@ -1,10 +1,11 @@
-"""`StepBuffer`: where `watch` keeps recorded steps, first on the device, then on the host.
+"""`StepBuffer`: where `watch` files finished steps, first on the device, then on the host.
 
-The hooks write each step's numbers into one slot of a preallocated device buffer (chunk,
-layers, columns), which moves to the host a chunk of steps at a time (asynchronously on
-CUDA): no host read in the batch loop. Host memory stays bounded: past `max_steps` recorded
-steps, every other one is dropped and the watcher records at half the rate. Layers first seen
-mid-run widen the buffer; earlier steps read NaN for them.
+Each finished step's rows (layers, columns) and loss are copied into one slot of a
+preallocated device buffer (chunk, layers, columns), which moves to the host a chunk of steps
+at a time (asynchronously on CUDA): no host read in the batch loop. Host memory stays bounded:
+past `max_steps` recorded steps, every other one is dropped and the watcher records at half
+the rate (`rate` doubles). Layers first seen mid-run widen the buffer; earlier steps read NaN
+for them.
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ import torch
 from torch import Tensor
 
 from .telemetry import FIELD, STAT_FIELDS
-from .watch_stats import HIST, row_width
+from .watch_stats import HIST, Views, row_width, views
 
 HOST_FIELDS = STAT_FIELDS[: FIELD["sum"]]  # counts known on the host
 
 
 class StepBuffer:
-    """Recorded steps: device slots being filled, chunks in flight, host blocks."""
+    """Filed steps: device slots, chunks in flight, host blocks."""
 
     def __init__(self, bins: int, chunk: int, max_steps: int) -> None:
         self.bins, self.chunk, self.max_steps = bins, chunk, max_steps
@@ -30,65 +31,43 @@ class StepBuffer:
         self._rows: Tensor | None = None  # (chunk, layers, columns) on the device
         self._losses: Tensor | None = None  # (chunk,)
         self.slot = 0
-        self.counts = np.zeros((0, len(HOST_FIELDS)))  # the open slot's counts, per layer
-        self._pending: list[tuple[int, np.ndarray]] = []  # closed slots: step, counts
+        self._pending: list[tuple[int, np.ndarray]] = []  # filled slots: step, counts
         self._inflight: list[tuple[Tensor, Tensor, Any, list[tuple[int, np.ndarray]]]] = []
         self._host: list[tuple[np.ndarray, np.ndarray, list[tuple[int, np.ndarray]]]] = []
         self.kept = 0
         self.rate = 1  # 2 ** (times the host record was thinned)
 
-    def grow(self, layers: int) -> None:
-        """Make room for `layers` layers (existing slots keep their numbers)."""
-        if layers <= self.layers:
-            return
-        extra = layers - self.layers
-        self.counts = np.concatenate([self.counts, np.zeros((extra, len(HOST_FIELDS)))])
-        if self._rows is not None:
-            wider = torch.full(
-                (self.chunk, layers, row_width(self.bins)), float("nan"), device=self._rows.device
-            )
-            wider[:, : self.layers] = self._rows
-            self._rows = wider
-        self.layers = layers
-
-    def row(self, layer: int, device: torch.device) -> Tensor:
-        """The open slot's row for `layer`, on `device` (allocated at first use)."""
-        if self._rows is None or self._rows.device != device:
-            self._allocate(device)
-        assert self._rows is not None
-        return self._rows[self.slot, layer]
-
-    def slot_rows(self, device: torch.device) -> Tensor:
-        """The open slot's rows, (layers, columns), on `device`."""
-        self.row(0, device)
-        assert self._rows is not None
-        return self._rows[self.slot]
-
-    def loss(self, device: torch.device) -> Tensor:
-        """The open slot's 0-d loss cell."""
-        if self._losses is None or self._losses.device != device:
-            self._allocate(device)
-        assert self._losses is not None
-        return self._losses[self.slot]
-
-    def _allocate(self, device: torch.device) -> None:
-        if self._rows is not None and self.slot:
-            self.flush()  # the model moved: keep what was written on the old device
-        self._rows = torch.full(
-            (self.chunk, self.layers, row_width(self.bins)), float("nan"), device=device
-        )
-        self._losses = torch.full((self.chunk,), float("nan"), device=device)
-
-    def close(self, step: int) -> None:
-        """The open slot holds step `step`: file its counts, move on (flushing when full)."""
-        self._pending.append((step, self.counts.copy()))
-        self.counts[:] = 0
+    def close(self, step: int, rows: Tensor, loss: Tensor, counts: np.ndarray) -> None:
+        """File step `step`: its rows (layers, columns) and 0-d loss, copied on their device,
+        and its host counts (layers, `HOST_FIELDS`)."""
+        self._make_room(len(rows), rows.device)
+        assert self._rows is not None and self._losses is not None
+        self._rows[self.slot, : len(rows)].copy_(rows)
+        self._losses[self.slot].copy_(loss)
+        self._pending.append((step, counts.copy()))
         self.slot += 1
         if self.slot == self.chunk:
             self.flush()
 
+    def _make_room(self, layers: int, device: torch.device) -> None:
+        """A device buffer on `device` with room for `layers` layers (filled slots kept)."""
+        if self._rows is not None and self._rows.device != device and self.slot:
+            self.flush()  # the model moved: keep what was filed on the old device
+        if self._rows is None or self._rows.device != device or layers > self.layers:
+            wider = torch.full(
+                (self.chunk, max(layers, self.layers), row_width(self.bins)),
+                float("nan"),
+                device=device,
+            )
+            if self._rows is not None and self._rows.device == device:
+                wider[:, : self.layers] = self._rows
+            self._rows = wider
+            if self._losses is None or self._losses.device != device:
+                self._losses = torch.full((self.chunk,), float("nan"), device=device)
+            self.layers = max(layers, self.layers)
+
     def flush(self) -> None:
-        """Start moving the closed slots to the host; fresh NaN slots take their place."""
+        """Start moving the filled slots to the host; fresh NaN slots take their place."""
         if self._rows is None or self._losses is None or self.slot == 0:
             return
         rows, losses = self._rows[: self.slot], self._losses[: self.slot]
@@ -135,7 +114,7 @@ class StepBuffer:
         return rows, losses, meta
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Everything recorded (waiting for transfers in flight): steps (S,), values
+        """Everything filed (waiting for transfers in flight): steps (S,), values
         (S, layers, fields), hist (S, layers, bins), losses (S,)."""
         self.flush()
         self._land()
@@ -153,3 +132,62 @@ def _pad(rows: np.ndarray, layers: int) -> np.ndarray:
     if extra <= 0:
         return rows
     return np.concatenate([rows, np.full((len(rows), extra, rows.shape[2]), np.nan)], 1)
+
+
+class StepRows:
+    """The numbers of the step in progress: one row per layer on the device (with views made
+    once per layer), the loss, and the counts on the host. Filed into a `StepBuffer` when the
+    step ends, then cleared."""
+
+    def __init__(self, bins: int) -> None:
+        self.bins = bins
+        self.rows: Tensor | None = None  # (layers, columns)
+        self.views: list[Views] = []
+        self.loss: Tensor | None = None  # 0-d
+        self.counts = np.zeros((0, len(HOST_FIELDS)))
+
+    def of(self, layer: int, layers: int, device: torch.device) -> Views:
+        """The views of `layer`'s row, with room made for `layers` layers on `device`."""
+        if self.rows is None or self.rows.device != device or len(self.rows) < layers:
+            self._grow(layers, device)
+        return self.views[layer]
+
+    def loss_cell(self, device: torch.device) -> Tensor:
+        """The step's 0-d loss cell on `device`."""
+        if self.loss is None or self.loss.device != device:
+            self.loss = torch.full((), float("nan"), device=device)
+        return self.loss
+
+    def _grow(self, layers: int, device: torch.device) -> None:
+        rows = torch.full((layers, row_width(self.bins)), float("nan"), device=device)
+        if self.rows is not None and self.rows.device == device:
+            rows[: len(self.rows)] = self.rows
+        self.rows, self.views = rows, [views(r) for r in rows]
+        extra = layers - len(self.counts)
+        self.counts = np.concatenate([self.counts, np.zeros((extra, len(HOST_FIELDS)))])
+        self.loss_cell(device)
+
+    def take(self, other: StepRows, counts: np.ndarray) -> None:
+        """Hold a copy of `other`'s rows and loss (on the device), with `counts`."""
+        if other.rows is None:
+            return
+        self.of(0, len(other.rows), other.rows.device)
+        assert self.rows is not None
+        self.rows[: len(other.rows)].copy_(other.rows)
+        if other.loss is not None:
+            self.loss_cell(other.loss.device).copy_(other.loss)
+        self.counts[: len(counts)] = counts
+
+    def file(self, buffer: StepBuffer, step: int) -> None:
+        """Copy the step into `buffer` as step `step`, then clear it for the next one."""
+        if self.rows is None or self.loss is None:
+            return  # nothing was recorded
+        buffer.close(step, self.rows, self.loss, self.counts)
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget the step's numbers (NaN rows, zero counts); the tensors stay where they are."""
+        if self.rows is not None and self.loss is not None:
+            self.rows.fill_(float("nan"))
+            self.loss.fill_(float("nan"))
+        self.counts[:] = 0

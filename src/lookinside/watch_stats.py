@@ -15,7 +15,8 @@ twenty times a whole-tensor sum per value, a histogram a hundred times):
   the smallest value;
 - over a sample of at most `hist_sample` values (the first whole items: batches are
   shuffled, so a random sample): the histogram and the shares at the floor and the bounds;
-- over a gradient: Σg and Σg², and the sampled share of exact zeros.
+- over a gradient: Σg (a NaN or an infinity anywhere makes it non-finite; it overflows only
+  past about 1e32) at every step; Σg² and the sampled share of exact zeros with the details.
 """
 
 from __future__ import annotations
@@ -30,7 +31,11 @@ from .telemetry import FIELD, STAT_FIELDS, LayerSpec
 DEVICE_FIELDS = STAT_FIELDS[FIELD["sum"] :]
 COL = {name: i for i, name in enumerate(DEVICE_FIELDS)}
 HIST = len(DEVICE_FIELDS)  # the histogram's first column
-DETAILS = ("dead", "floor", "bound", "gzero", "pnorm")  # measured at the detailed steps only
+SUM, SUMSQ, MIN, MAX, DEAD, FLOOR, BOUND, GSUM, GSUMSQ, GZERO, PNORM = (
+    COL[name] for name in DEVICE_FIELDS
+)
+Views = list[Tensor]  # a row's 0-d views, one per device field, then its histogram
+DETAILS = ("dead", "floor", "bound", "gsumsq", "gzero", "pnorm")  # at the detailed steps only
 BAND = 0.01  # "at the floor" or "at a bound": within 1 % of the range
 MIN_ITEMS = 8  # items of the batch, at least, over which a unit must vary not to be dead
 MIN_PER_UNIT = 8  # fewer values per unit than this cannot tell a dead unit
@@ -39,6 +44,12 @@ MIN_PER_UNIT = 8  # fewer values per unit than this cannot tell a dead unit
 def row_width(bins: int) -> int:
     """Columns of a device row."""
     return HIST + bins
+
+
+def views(row: Tensor) -> Views:
+    """Views into one layer's row, made once: `views[SUM]` ... `views[PNORM]`, then the
+    histogram (`views[HIST]`). Writing through them (`out=`) costs no indexing per step."""
+    return [row[i] for i in range(HIST)] + [row[HIST:]]
 
 
 def detail_columns(bins: int) -> list[int]:
@@ -55,38 +66,40 @@ def first_items(x: Tensor, values: int | None) -> Tensor:
 
 
 def output_stats(
-    x: Tensor, row: Tensor, spec: LayerSpec, hist_sample: int | None, light: bool = False
+    x: Tensor, out: Views, spec: LayerSpec, hist_sample: int | None, light: bool = False
 ) -> tuple[int, int, int]:
-    """Measure the output `x` into `row` (see the module docstring); `light`: the sums and
-    extremes only. Returns the counts: values, sampled values, units."""
+    """Measure the output `x` into a row's views (see the module docstring); `light`: the
+    sums and extremes only. Returns the counts: values, sampled values, units."""
     x = x.detach()
     if x.dtype != torch.float32:
         x = x.float()
     flat = x.reshape(-1)
-    torch.sum(flat, 0, out=row[COL["sum"]])
-    torch.dot(flat, flat, out=row[COL["sumsq"]])
-    torch.amax(flat, 0, out=row[COL["max"]])
-    sample = first_items(x, hist_sample)
-    items = x if hist_sample is None else x[: max(len(sample), MIN_ITEMS)]
+    torch.sum(flat, 0, out=out[SUM])
+    torch.dot(flat, flat, out=out[SUMSQ])
+    torch.amax(flat, 0, out=out[MAX])
     if x.ndim < 2:
         sample, items = flat, flat.view(1, -1)
+    else:
+        sample = first_items(x, hist_sample)
+        items = x if hist_sample is None else x[: max(len(sample), MIN_ITEMS)]
     if light:
-        torch.amin(items.reshape(-1), 0, out=row[COL["min"]])
+        torch.amin(items.reshape(-1), 0, out=out[MIN])
         return flat.numel(), 0, 0
     axis = spec.unit_dim % x.ndim if x.ndim >= 2 else 0
     others = tuple(d for d in range(items.ndim) if d != axis)
     top, bottom = torch.amax(items, others), torch.amin(items, others)  # (units,)
-    torch.amin(bottom, 0, out=row[COL["min"]])
+    torch.amin(bottom, 0, out=out[MIN])
     units = int(top.numel())
     if items.numel() // units >= MIN_PER_UNIT:
-        _count(top == bottom, row[COL["dead"]])
-    torch.histc(sample, row.numel() - HIST, spec.lo, spec.hi, out=row[HIST:])
+        _count(top == bottom, out[DEAD])
+    hist = out[HIST]
+    torch.histc(sample, hist.numel(), spec.lo, spec.hi, out=hist)
     shape = [1] * sample.ndim
     if sample.ndim >= 2:
         shape[axis] = units
-    _count(sample <= torch.lerp(bottom, top, BAND).view(shape), row[COL["floor"]])
+    _count(sample <= torch.lerp(bottom, top, BAND).view(shape), out[FLOOR])
     if spec.bounds is not None:
-        _count(_at_bounds(sample, spec.bounds), row[COL["bound"]])
+        _count(_at_bounds(sample, spec.bounds), out[BOUND])
     return flat.numel(), sample.numel(), units
 
 
@@ -108,19 +121,20 @@ def _at_bounds(x: Tensor, bounds: tuple[float | None, float | None]) -> Tensor:
 
 
 def gradient_stats(
-    g: Tensor, row: Tensor, hist_sample: int | None, zeros: bool = True
+    g: Tensor, out: Views, hist_sample: int | None, details: bool = True
 ) -> tuple[int, int]:
-    """Σg, Σg² and (`zeros`) the sampled share of exact zeros of an output's gradient into
-    `row`; returns the counts (values, sampled values)."""
+    """Σg (a NaN or an infinity anywhere makes it non-finite) and, with `details`, Σg² and
+    the sampled share of exact zeros of an output's gradient, into a row's views; returns
+    the counts (values, sampled values)."""
     flat = g.detach().reshape(-1)
     if flat.dtype != torch.float32:
         flat = flat.float()
-    torch.sum(flat, 0, out=row[COL["gsum"]])
-    torch.dot(flat, flat, out=row[COL["gsumsq"]])
-    if not zeros:
+    torch.sum(flat, 0, out=out[GSUM])
+    if not details:
         return flat.numel(), 0
+    torch.dot(flat, flat, out=out[GSUMSQ])
     sample = flat[: hist_sample or flat.numel()]
-    _count(sample == 0, row[COL["gzero"]])
+    _count(sample == 0, out[GZERO])
     return flat.numel(), sample.numel()
 
 

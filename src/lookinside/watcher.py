@@ -31,16 +31,9 @@ from torch import Tensor, nn
 
 from .distributed import unwrap
 from .telemetry import Telemetry
-from .watch_buffer import StepBuffer
+from .watch_buffer import StepBuffer, StepRows
 from .watch_layers import INPUT, OUTPUT, LayerRegistry, default_modules, model_facts, tensors_in
-from .watch_stats import (
-    COL,
-    detail_columns,
-    gradient_stats,
-    output_stats,
-    parameter_norm,
-    row_width,
-)
+from .watch_stats import PNORM, detail_columns, gradient_stats, output_stats, parameter_norm
 from .watch_training import OptimizerSpy, loss_name
 
 __all__ = ["BINS", "Watcher", "default_modules", "loss_name", "watch"]
@@ -60,9 +53,9 @@ class Watcher:
         params: also record each watched module's parameter norm after each recorded step.
         hist_sample: the most values per layer and step that go into the histogram and the
             sampled shares (None: all of them).
-        detail: measure the details (histogram, units, shares, gradient zeros, parameter
-            norms) at every `detail`-th recorded step, the first included; the sums, which
-            give means, stds and non-finite values, at every recorded step.
+        detail: measure the details (histogram, units, shares, the gradients' Σg² and zeros,
+            parameter norms) at every `detail`-th recorded step, the first included; the
+            sums, which give means, stds and non-finite values, at every recorded step.
         max_steps: the most recorded steps kept on the host (older ones are thinned).
         chunk: recorded steps buffered on the device between transfers.
         first_step: the number of the first step (a resumed run continues its numbering).
@@ -103,10 +96,10 @@ class Watcher:
         self._seen: dict[int, tuple[Any, int]] = {}  # id of a tensor recorded this forward ->
         # (a weak reference to it, its layer): the model's output is matched against these
         self._norms: list[int] = []  # positions of this step's modules, for their norms
-        self._capturing = False  # a CUDA graph is recording the step: hooks write to staging
-        self._staging: Tensor | None = None  # (layers, columns): the captured step's numbers
-        self._staging_loss: Tensor | None = None
-        self._captured_counts = np.zeros((0, 0))
+        self._eager = StepRows(bins)  # the step in progress
+        self._graph = StepRows(bins)  # what a captured CUDA graph's step writes, each replay
+        self._rows = self._eager
+        self._captured_counts = np.zeros((0, 0))  # the captured step's counts
         self._optimizers = OptimizerSpy(model)
         self._handles = [model.register_forward_pre_hook(self._before_forward)]
         try:
@@ -125,7 +118,7 @@ class Watcher:
     # ------------------------------------------------------------------ recording
     def _before_forward(self, module: nn.Module, args: Any) -> None:
         self._commit()  # the previous step is over, whatever this forward is
-        if self._capturing:  # counted at each replay instead (`on_replay`); all details
+        if self._rows is self._graph:  # capturing: counted at each replay (`on_replay`)
             self._recording = self._detailed = True
         elif module.training and torch.is_grad_enabled():
             self._start_step()
@@ -146,11 +139,16 @@ class Watcher:
         def on_forward(module: nn.Module, args: Any, out: Any) -> None:
             if not self._recording:
                 return
-            recorded = False
-            for path, x in tensors_in(out):
-                if x.is_floating_point() and x.numel():
-                    self._record(position, path, x, "layer")
-                    recorded = True
+            if isinstance(out, Tensor):  # the common case, without walking a structure
+                recorded = out.is_floating_point() and out.numel() > 0
+                if recorded:
+                    self._record(position, "", out, "layer")
+            else:
+                recorded = False
+                for path, x in tensors_in(out):
+                    if x.is_floating_point() and x.numel():
+                        self._record(position, path, x, "layer")
+                        recorded = True
             self.layers.called(position, out, recorded)
 
         return on_forward
@@ -172,106 +170,83 @@ class Watcher:
 
     def _record(self, position: int, path: str, x: Tensor, role: str) -> None:
         layer = self.layers.layer(position, path, x, role)
-        self._buffer.grow(len(self.layers.specs))
-        counts = self._buffer.counts[layer]
-        counts[0], counts[1], counts[2] = output_stats(
-            x,
-            self._row(layer, x.device),
-            self.layers.specs[layer],
-            self.hist_sample,
-            light=not self._detailed or position == INPUT,
-        )
+        rows = self._rows
+        out = rows.of(layer, len(self.layers.specs), x.device)
+        counts = rows.counts[layer]
+        light = not self._detailed or position == INPUT
+        spec = self.layers.specs[layer]
+        counts[0], counts[1], counts[2] = output_stats(x, out, spec, self.hist_sample, light)
         if self.params and self._detailed and self.layers.first.get(position) == layer:
             self._norms.append(position)
         self._seen[id(x)] = (weakref.ref(x), layer)
         if self.grads and x.requires_grad:
-            x.register_hook(self._make_gradient(layer))  # type: ignore[no-untyped-call]
+            x.register_hook(self._make_gradient(rows, layer))  # type: ignore[no-untyped-call]
 
-    def _make_gradient(self, layer: int) -> Any:
+    def _make_gradient(self, rows: StepRows, layer: int) -> Any:
         detailed = self._detailed
 
         def on_gradient(g: Tensor) -> None:
-            if self._capturing and self._staging is None:
-                return
-            counts = self._buffer.counts[layer]
-            row = self._row(layer, g.device)
-            counts[3], counts[4] = gradient_stats(g, row, self.hist_sample, zeros=detailed)
+            out = rows.views[layer]
+            rows.counts[layer, 3:5] = gradient_stats(g, out, self.hist_sample, detailed)
 
         return on_gradient
-
-    def _row(self, layer: int, device: torch.device) -> Tensor:
-        """Where `layer`'s numbers go: the open slot, or the staging row of a capture."""
-        if not self._capturing:
-            return self._buffer.row(layer, device)
-        if self._staging is None or len(self._staging) < len(self.layers.specs):
-            shape = (len(self.layers.specs), row_width(self.bins))
-            staging = torch.full(shape, float("nan"), device=device)
-            if self._staging is not None:
-                staging[: len(self._staging)] = self._staging
-            self._staging = staging
-        return self._staging[layer]
 
     def record_loss(self, loss: Tensor) -> None:
         """Record this step's training loss, on the device (no host read); the diagnosis then
         reads the loss curve too. Call it after the forward, in training steps only."""
         if not self._recording:
             return
-        if self._capturing:
-            if self._staging_loss is None:
-                self._staging_loss = torch.full((), float("nan"), device=loss.device)
-            cell = self._staging_loss
-        else:
-            cell = self._buffer.loss(loss.device)
-        cell.copy_(loss.detach().reshape(()))
+        self._rows.loss_cell(loss.device).copy_(loss.detach().reshape(()))
         self.meta.setdefault("loss", loss_name(loss))
 
     def _commit(self) -> None:
-        """Close the step in progress: parameter norms, then its slot."""
+        """Close the step in progress: parameter norms, then file it."""
         positions, self._norms = self._norms, []
         self._seen.clear()
-        if not self._recording or self._capturing:
+        if not self._recording or self._rows is self._graph:
             self._recording = False
             return
         self._recording = False
+        rows = self._eager
         for position in positions:
             ps = list(self.layers.modules[position].parameters())
             if ps:
-                row = self._buffer.row(self.layers.first[position], ps[0].device)
-                parameter_norm(ps, row[COL["pnorm"]])
-        self._buffer.close(self._step - 1)
+                out = rows.of(self.layers.first[position], len(self.layers.specs), ps[0].device)
+                parameter_norm(ps, out[PNORM])
+        rows.file(self._buffer, self._step - 1)
 
     # ------------------------------------------------------------------ CUDA graphs
     def on_capture_start(self) -> None:
-        """A CUDA graph is about to capture a training step: the hooks will write into a
-        staging row, which each replay of the graph fills again."""
+        """A CUDA graph is about to capture a training step: the hooks will write into rows
+        of their own, which each replay of the graph fills again."""
         self._commit()
-        self._capturing = True
+        self._rows = self._graph
 
     def on_capture_end(self) -> None:
         """The capture is over; it was no step of its own (its replays are)."""
-        self._capturing = self._recording = False
-        self._captured_counts = self._buffer.counts.copy()
-        self._buffer.counts[:] = 0
+        self._recording = False
+        self._rows = self._eager
+        self._captured_counts = self._graph.counts.copy()
         self._norms = []
         self._seen.clear()
 
     def on_replay(self) -> None:
-        """The captured step ran once more: count it, and file its numbers if it is recorded."""
+        """The captured step ran once more, filling its rows: count it, and if it is recorded
+        open it with a copy of them (the details an eager step would have measured), so that
+        the loss recorded after the batch joins it; the next step files it."""
         self._commit()
         self._start_step()
-        if self._recording and self._staging is not None:
-            device = self._staging.device
-            rows = self._buffer.slot_rows(device)
-            rows.copy_(self._staging[: len(rows)])  # the captured step measured every detail
-            if self._staging_loss is not None:
-                self._buffer.loss(device).copy_(self._staging_loss)
-            counts = self._buffer.counts
-            counts[: len(self._captured_counts)] = self._captured_counts
-            if self._detailed:
-                self._norms = sorted(self.layers.first)
-            else:  # keep the record what an eager step would have left
-                rows[:, detail_columns(self.bins)] = float("nan")
-                counts[:, [1, 2, 4]] = 0  # sampled values, units, sampled gradient values
+        if not self._recording or self._graph.rows is None:
+            self._recording = False
+            return
+        rows = self._eager
+        rows.take(self._graph, self._captured_counts)
+        if self.params and self._detailed:
+            self._norms = sorted(self.layers.first)
+        elif not self._detailed:
+            assert rows.rows is not None
+            rows.rows[:, detail_columns(self.bins)] = float("nan")
+            rows.counts[:, [1, 2, 4]] = 0  # sampled values, units, sampled gradient values
 
     # ------------------------------------------------------------------ results
     @property
