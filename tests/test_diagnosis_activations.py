@@ -42,9 +42,11 @@ def test_a_gradient_or_the_loss_can_go_first() -> None:
     bad_grad = [(spec("a"), {}), (spec("b"), {"gsum": nan_from(3)}), (spec("c"), {})]
     f = only("non_finite", telemetry(bad_grad, steps=10))
     assert (f.layer, f.steps) == ("b", (3, 3)) and "gradient of b" in f.message
-    losses = np.where(np.arange(10) >= 2, np.inf, 1.0)
+    losses = np.where(np.arange(10) >= 2, np.inf, 1.0)  # a NaN loss is recorded as inf
     f = only("non_finite", telemetry([(spec("a"), {"max": nan_from(3)})], 10, losses))
     assert (f.layer, f.steps) == ("loss", (2, 2))
+    unrecorded = np.where(np.arange(10) == 2, np.nan, 1.0)  # NaN: a step without a loss
+    assert "non_finite" not in kinds(telemetry([(spec("a"), {})], 10, unrecorded))
 
 
 def test_a_huge_but_finite_output_is_not_non_finite() -> None:

@@ -161,6 +161,17 @@ def test_the_loss_function_is_read_from_the_graph() -> None:
     assert w.telemetry.meta["loss"] == "cross_entropy" and w.telemetry.meta["outputs"] == 4
 
 
+def test_a_nan_loss_is_kept_apart_from_a_step_without_one() -> None:
+    model = relu_net().train()
+    with li.watch(model) as w:
+        for loss in (1.0, float("nan"), None):
+            out = model(torch.randn(4, 6))
+            if loss is not None:
+                w.record_loss(out.sum() * 0 + loss)
+    losses = w.telemetry.losses
+    assert losses[0] == 1.0 and losses[1] == np.inf and np.isnan(losses[2])
+
+
 class HostReads(TorchDispatchMode):
     """Counts the reads of a tensor's value on the host (`.item()` and friends)."""
 

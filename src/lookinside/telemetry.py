@@ -221,8 +221,9 @@ class Telemetry:
 
     `values` (S, L, F): the fields of `STAT_FIELDS`, NaN where not recorded. `hist` (S, L, B):
     counts over a sample of each output. `losses` (S,): the training loss at each recorded
-    step (NaN when none was given). `meta`: facts about the model and the loss (normalization
-    and activation layers, the loss function, the number of outputs) and the recording.
+    step (NaN when none was given, ±inf when it was not finite). `meta`: facts about the
+    model and the loss (normalization and activation layers, the loss function, the number
+    of outputs, the optimizer and its largest lr) and about the recording.
     """
 
     specs: list[LayerSpec]

@@ -196,7 +196,9 @@ class Watcher:
         reads the loss curve too. Call it after the forward, in training steps only."""
         if not self._recording:
             return
-        self._rows.loss_cell(loss.device).copy_(loss.detach().reshape(()))
+        inf = float("inf")  # a NaN loss is kept as inf: NaN means "not recorded"
+        value = torch.nan_to_num(loss.detach().reshape(()), nan=inf, posinf=inf, neginf=-inf)
+        self._rows.loss_cell(loss.device).copy_(value)
         self.meta.setdefault("loss", loss_name(loss))
 
     def _commit(self) -> None:

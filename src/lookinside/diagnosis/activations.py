@@ -16,9 +16,10 @@ from .findings import Finding, Severity
 
 INPUT_FAR = 5.0  # |mean| or std of the inputs beyond this: not normalised
 INPUT_FLAT = 1e-3  # std of the inputs below this: (nearly) constant
-DEPTH = 10.0  # std change across layers of one kind, at the start: worth knowing (info);
-DEPTH_WARNING = 100.0  # it hurts training (PyTorch's default init loses about 2.4x a layer:
-DEPTH_ERROR = 1e4  # 11x over the lesson's 4 conv blocks, which still train); it breaks it
+# The std's change across layers of one kind at the first step: worth knowing from 10x (info),
+# hurting training from 100x (warning), breaking it from 1e4x (error). PyTorch's default init
+# loses about 2.4x a ReLU layer: 11x over the lesson's 4 conv blocks, which still train.
+DEPTH, DEPTH_WARNING, DEPTH_ERROR = 10.0, 100.0, 1e4
 GROWTH = 100.0  # a layer's scale growing this much during training: exploding
 GROWTH_ERROR = 1e6
 RISE, CRASH = 1.5, 0.2  # std up 1.5x, then down to a fifth of its peak: rise and crash
@@ -37,7 +38,7 @@ def first_non_finite(t: Telemetry) -> tuple[int, int | None, str] | None:
         return None
     forward = np.array([x.non_finite for x in layers])  # (L, S)
     backward = np.array([x.grad_non_finite for x in layers])
-    loss = ~np.isfinite(t.losses) if "loss" in t.meta else np.zeros(len(t.steps), bool)
+    loss = np.isinf(t.losses)  # a NaN loss is recorded as inf; NaN: not recorded
     bad = forward.any(0) | backward.any(0) | loss
     if not bad.any():
         return None
@@ -58,7 +59,8 @@ def non_finite(ev: Evidence, event: tuple[int, int | None, str]) -> Finding:
                           f"the loss became non-finite at step {step} while every recorded "
                           "activation was finite", step=step)  # fmt: skip
     layer = ev.telemetry[index]
-    before = float(np.nanmax(layer.abs_max[:i])) if i else math.nan
+    earlier = layer.abs_max[:i]
+    before = float(earlier[np.isfinite(earlier)].max()) if np.isfinite(earlier).any() else math.nan
     seen = f"; its largest |value| before was {before:.3g}" if math.isfinite(before) else ""
     every = int(ev.telemetry.meta.get("every", 1))
     when = f"at step {step}" if every == 1 else f"by step {step} (recording every {every})"

@@ -1,6 +1,6 @@
 """Rules on the loss: a loss that oscillates, a loss that does not fall (with weights that
 barely move, or stuck at the level of a uniform guess), and a validation loss that climbs
-while the training loss keeps falling.
+from its best epoch to end far above the training loss.
 
 They read the training loss per step (recorded by `ActivationStats`, or by `Watcher.record_loss`
 in a hand-written loop) and, where given, the losses of each epoch.
@@ -95,10 +95,14 @@ def update_rate(ev: Evidence) -> float:
 
 
 def chance_level(ev: Evidence) -> float | None:
-    """ln(classes) for a cross-entropy loss over the model's outputs, else None."""
+    """ln(classes) for a cross-entropy loss over the model's outputs, else None; None too
+    when the last epoch's valid accuracy beats a guess's (1/classes) twice over."""
     outputs = ev.telemetry.meta.get("outputs")
     loss = ev.telemetry.meta.get("loss")
     if not isinstance(outputs, int) or outputs < 2 or loss not in ("cross_entropy", "nll"):
+        return None
+    accuracy = ev.epochs[-1].get("valid_accuracy", math.nan) if ev.epochs else math.nan
+    if accuracy >= BETTER_THAN_CHANCE / outputs:
         return None
     return math.log(outputs)
 
@@ -115,10 +119,6 @@ def stalled(ev: Evidence) -> list[Finding]:
     level = chance_level(ev)
     valid = [e.get("valid_loss", math.nan) for e in ev.epochs]
     end = valid[-1] if valid and math.isfinite(valid[-1]) else c.end
-    accuracy = ev.epochs[-1].get("valid_accuracy", math.nan) if ev.epochs else math.nan
-    outputs = ev.telemetry.meta.get("outputs")
-    if level is not None and isinstance(outputs, int) and accuracy >= BETTER_THAN_CHANCE / outputs:
-        level = None  # the predictions beat a guess: whatever the loss, it is no chance level
     fell = f"the loss went from {c.start:.3g} to {c.end:.3g} over {c.steps} steps"
     if math.isfinite(rate) and rate < STILL:
         message = f"{fell}, and the weights barely moved ({rate:.1e} of their norm a step)"
