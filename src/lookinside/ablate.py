@@ -42,7 +42,7 @@ class RunResult:
     train_loss: float = math.nan
     seconds_per_epoch: float = math.nan
     params: int = 0
-    findings: list[str] = field(default_factory=list)
+    findings: list[str] = field(default_factory=list)  # kinds of its warnings and errors
     error: str = ""
 
 
@@ -65,7 +65,7 @@ def execute(run: Run, run_dir: Path) -> RunResult:
             last.get("train_loss", math.nan),
             statistics.mean(h.seconds for h in result.history) if result.history else math.nan,
             sum(p.numel() for p in result.learn.model.parameters()),
-            sorted({f.kind for f in result.findings or []}),
+            sorted({f.kind for f in result.findings or [] if f.severity != "info"}),
         )
     except (LookinsideError, ValueError, RuntimeError) as e:
         run_dir.mkdir(parents=True, exist_ok=True)
