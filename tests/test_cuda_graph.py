@@ -23,31 +23,12 @@ import numpy as np
 import pytest
 import torch
 from torch import Tensor, nn
-from torch.utils._python_dispatch import TorchDispatchMode
 
 import lookinside as li
 from lookinside.callbacks.cuda_graph import CaptureAware, GraphHypers
 from lookinside.tensor_tree import tensors, tree_map
 
-
-class HostReads(TorchDispatchMode):
-    """Counts the reads of a tensor's value on the host (what `.item()` and friends dispatch)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.count = 0
-
-    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
-        if func is torch.ops.aten._local_scalar_dense.default:
-            self.count += 1
-        return func(*args, **(kwargs or {}))
-
-
-def without_host_reads(step: Callable[[], Any]) -> Any:
-    with HostReads() as reads:
-        out = step()
-    assert reads.count == 0, f"the step read a tensor on the host {reads.count} times"
-    return out
+from .host_reads import without_host_reads
 
 
 @pytest.fixture(autouse=True)

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from torch.utils._python_dispatch import TorchDispatchMode
 
 import lookinside as li
 from lookinside.telemetry import Telemetry
 from lookinside.zoo.models import DictOutputNet, RNNClassifier
+
+from .host_reads import HostReads
 
 
 def relu_net() -> nn.Sequential:
@@ -170,19 +171,6 @@ def test_a_nan_loss_is_kept_apart_from_a_step_without_one() -> None:
                 w.record_loss(out.sum() * 0 + loss)
     losses = w.telemetry.losses
     assert losses[0] == 1.0 and losses[1] == np.inf and np.isnan(losses[2])
-
-
-class HostReads(TorchDispatchMode):
-    """Counts the reads of a tensor's value on the host (`.item()` and friends)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.count = 0
-
-    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
-        if func is torch.ops.aten._local_scalar_dense.default:
-            self.count += 1
-        return func(*args, **(kwargs or {}))
 
 
 def test_no_host_read_in_the_training_loop() -> None:

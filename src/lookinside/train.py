@@ -221,14 +221,7 @@ def resume(run_dir: str | Path, verbose: bool = True, cbs: Sequence[Callback] = 
     """
     setup_from_env()
     run_dir = Path(run_dir)
-    config_path = run_dir / "config.json"
-    if not config_path.is_file():
-        raise LookinsideError(f"{run_dir} is not a run directory (it has no config.json).")
-    try:
-        values = json.loads(config_path.read_text())
-    except (OSError, ValueError) as e:
-        raise LookinsideError(f"{config_path} cannot be read ({e}).") from None
-    config = TrainConfig.from_dict({**values, "out": str(run_dir)})
+    config = TrainConfig.from_dict({**read_options(run_dir), "out": str(run_dir)})
     checkpoints = epoch_checkpoints(run_dir / "checkpoints")
     learn = build_learner(config)
     if not checkpoints:
@@ -342,21 +335,27 @@ def write_telemetry(
     return findings
 
 
-def inspect_run(run_dir: str | Path) -> list[Finding]:
-    """The diagnosis of a finished run, recomputed from its telemetry, metrics and options."""
-    run_dir = Path(run_dir)
+def read_options(run_dir: Path) -> dict[str, Any]:
+    """The options in a run directory's config.json, or one sentence saying what is wrong."""
     config_path = run_dir / "config.json"
     if not config_path.is_file():
         raise LookinsideError(f"{run_dir} is not a run directory (it has no config.json).")
-    path = run_dir / "telemetry.npz"
-    if not path.is_file():
-        raise LookinsideError(f"{run_dir} has no telemetry.npz (was it run with --no-telemetry?).")
     try:
         options = json.loads(config_path.read_text())
     except (OSError, ValueError) as e:
         raise LookinsideError(f"{config_path} cannot be read ({e}).") from None
     if not isinstance(options, dict):
         raise LookinsideError(f"{config_path} does not hold the options of a run.")
+    return options
+
+
+def inspect_run(run_dir: str | Path) -> list[Finding]:
+    """The diagnosis of a finished run, recomputed from its telemetry, metrics and options."""
+    run_dir = Path(run_dir)
+    options = read_options(run_dir)
+    path = run_dir / "telemetry.npz"
+    if not path.is_file():
+        raise LookinsideError(f"{run_dir} has no telemetry.npz (was it run with --no-telemetry?).")
     return diagnose(Telemetry.load(path), read_epochs(run_dir / "metrics.csv"), options)
 
 
