@@ -189,6 +189,12 @@ non_saturating = fixed(
     "keep the pre-activations small, or use a non-saturating activation",
     "kaiming or xavier init, a norm layer before the activation, or torch.nn.ReLU",
 )
+blocked = fixed(
+    "unblock_gradient",
+    "find what stops the gradient after this layer",
+    "a .detach(), torch.no_grad(), an argmax or a rounding between it and the loss, or dead "
+    "units after it",
+)
 record = fixed(
     "record_more",
     "watch the modules whose output holds float tensors",
@@ -208,7 +214,7 @@ REMEDIES: dict[str, tuple[Make, ...]] = {
     "oscillation": (lower_lr, warm_up, clip),
     "dead_activations": (leaky, lower_lr, kaiming, norm),
     "saturation": (non_saturating, norm),
-    "no_gradient": (leaky, kaiming),
+    "no_gradient": (blocked, leaky),
     "chance": (labels,),
     "no_learning": (raise_lr,),
     "overfitting": (regularise,),
