@@ -21,8 +21,11 @@ Field = float | Sequence[float] | np.ndarray
 
 
 def spec(name: str, kind: str = "Linear", role: str = "layer", **more: Any) -> LayerSpec:
-    """A layer's spec: `kind` groups layers for the depth rules."""
-    return LayerSpec(name, f"{name} {kind}", -7.0, 7.0, role=role, module=name, kind=kind, **more)
+    """A layer's spec: `kind` groups layers for the depth rules; a layer with 10 trainable
+    parameters whose input's rms was 1 when first seen, unless `more` says otherwise."""
+    options = {"params": 10, "trainable": 10, "input_rms": 1.0, **more}
+    return LayerSpec(name, f"{name} {kind}", -7.0, 7.0, role=role, module=name, kind=kind,
+                     **options)  # fmt: skip
 
 
 def std(values: Field, steps: int) -> dict[str, np.ndarray]:

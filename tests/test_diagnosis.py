@@ -22,13 +22,15 @@ def train_and_diagnose(dls: li.DataLoaders, lr: float, **cnn_args: object) -> li
 
 def test_the_lessons_broken_setup_is_diagnosed_causes_first(mnist_subset: li.DataLoaders) -> None:
     """Default init at lr 0.9: the lesson saw stds shrink with depth (11x over its 4 blocks:
-    worth knowing), then rise and crash, and much of the last layer's activations at zero."""
+    worth knowing), then rise and crash, a loss that goes back up, and much of the last
+    layer's activations at zero."""
     findings = train_and_diagnose(mnist_subset, lr=0.9, init="default")
     said = [(f.kind, f.severity) for f in findings]
     assert said == [
         ("vanishing", "info"),
         ("vanishing_gradients", "info"),
         ("rise_and_crash", "warning"),
+        ("oscillation", "warning"),
         ("dead_activations", "warning"),
     ], format_findings(findings)
     vanishing = findings[0]

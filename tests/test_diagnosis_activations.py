@@ -8,6 +8,7 @@ import pytest
 import lookinside as li
 from lookinside.diagnosis import activations as rules
 from lookinside.diagnosis.evidence import Evidence
+from lookinside.telemetry import LayerSpec
 
 from .synthetic import N, spec, std, telemetry
 
@@ -79,11 +80,17 @@ def test_inputs_far_from_mean_0_and_std_1(mean: float, sd: float, found: bool) -
 
 
 # ---------------------------------------------------------------- depth, growth, crash
+def chain(*stds: float) -> list[tuple[LayerSpec, dict[str, np.ndarray]]]:
+    """Layers of one kind, each given the previous one's output (rms = std: mean 0), whose
+    std at the first step is the given one (1 at the others: training fixes it)."""
+    given = (1.0, *stds[:-1])
+    return [(spec(f"{chr(97 + i)}", input_rms=g), std(np.r_[s, np.ones(39)], 40))
+            for i, (s, g) in enumerate(zip(stds, given, strict=True))]  # fmt: skip
+
+
 def test_vanishing_and_exploding_with_depth_at_the_first_step_with_the_true_factor() -> None:
     def layers(last: float) -> li.Telemetry:
-        later = np.full(40, 1.0)  # training then fixes it: the first step decides
-        return telemetry([(spec(n), std(np.r_[s, later[1:]], 40)) for n, s in
-                          (("a", 1.0), ("b", 0.3), ("c", last))])  # fmt: skip
+        return telemetry(chain(1.0, 0.3, last))
 
     f = only("vanishing", layers(0.099))
     assert f.layer == "c" and f.layers == ("c", "a", "b") and f.severity == "info"
@@ -95,6 +102,19 @@ def test_vanishing_and_exploding_with_depth_at_the_first_step_with_the_true_fact
     assert only("vanishing", layers(0.99e-4)).severity == "error"  # 10101x
     assert only("exploding", layers(10.1)).evidence["factor"] == pytest.approx(10.1)
     assert "exploding" not in kinds(layers(9.9))
+
+
+def test_depth_needs_the_layers_themselves_to_shrink_what_they_are_given() -> None:
+    # Raw inputs make the first conv's output 40x the others', though each keeps its input's
+    # size (a BatchNorm in between resets it): no vanishing.
+    raw = [(spec("a", input_rms=80.0), std(40.0, 40)), (spec("b", input_rms=1.0), std(1.0, 40)),
+           (spec("c", input_rms=1.0), std(1.0, 40))]  # fmt: skip
+    assert "vanishing" not in kinds(telemetry(raw))
+    # Layers after a normalization are left out: their gain is the norm's.
+    normed = [(spec("a", normalized=True), std(1.0, 40)), (spec("b", normalized=True),
+               {**std(0.01, 40), "sum": 0.0})]  # fmt: skip
+    assert kinds(telemetry(normed)) == []
+    assert "vanishing" in kinds(telemetry(chain(1.0, 0.1, 0.01)))
 
 
 def test_depth_compares_like_with_like() -> None:
@@ -175,8 +195,19 @@ def test_probabilities_handed_to_cross_entropy() -> None:
     assert f.severity == "error" and "cross_entropy applies log_softmax itself" in f.message
     assert "probabilities" not in kinds(telemetry([(out, output(0.12))], losses=2.0))
     assert "probabilities" not in kinds(telemetry([(out, output(0.1, lo=-0.1))], losses=2.0))
-    bce = telemetry([(out, output(0.1))], losses=0.5, meta={"loss": "bce_with_logits"})
-    assert "probabilities" not in kinds(bce)
+    mse = telemetry([(out, output(0.1))], losses=0.5, meta={"loss": "mse"})
+    assert "probabilities" not in kinds(mse)
+
+
+def test_a_sigmoid_handed_to_binary_cross_entropy_on_logits() -> None:
+    out = spec("output", role="output", ndim=2)
+    bce = {"loss": "bce_with_logits"}
+    f = only("probabilities", telemetry([(out, output(0.3))], losses=0.69, meta=bce))
+    assert "applies the sigmoid itself" in f.message and f.severity == "error"
+    below = telemetry([(out, output(0.3))], losses=0.2, meta=bce)  # 0.31 is the least it can be
+    assert "probabilities" not in kinds(below)
+    logits = telemetry([(out, output(0.3, lo=-4.0, hi=4.0))], losses=0.69, meta=bce)
+    assert "probabilities" not in kinds(logits)
 
 
 def test_a_loss_below_cross_entropy_s_floor_is_not_on_these_probabilities() -> None:

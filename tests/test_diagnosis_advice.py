@@ -10,9 +10,8 @@ from .synthetic import spec, std, telemetry
 
 
 def vanishing(gain: float, **meta: object) -> li.Telemetry:
-    return telemetry(
-        [(spec(n, init_gain=gain), std(s, 40)) for n, s in (("a", 1.0), ("b", 0.01))], meta=meta
-    )
+    layers = [(spec("a", init_gain=gain), std(1.0, 40)), (spec("b", init_gain=gain), std(0.01, 40))]
+    return telemetry(layers, meta=meta)
 
 
 def names(t: li.Telemetry, kind: str, options: dict[str, object] | None = None) -> list[str]:

@@ -70,7 +70,7 @@ def test_chance_needs_a_cross_entropy() -> None:
 @pytest.mark.parametrize(("spike", "found"), [(1.25, True), (1.15, False)])
 def test_oscillation_climbing_above_the_start(spike: float, found: bool) -> None:
     losses = falling(2.0, 0.5)
-    losses[40:50] = 2.0 * spike  # a smoothed bump above where it started
+    losses[1:11] = 2.0 * spike  # a jump above where it started, before any progress
     assert ([f.kind for f in run(losses)] == ["oscillation"]) is found
 
 
@@ -96,6 +96,14 @@ def test_no_chance_level_when_the_predictions_beat_a_guess() -> None:
 def test_oscillation_giving_back_progress(back: float, found: bool) -> None:
     losses = np.r_[np.linspace(2.0, 1.0, 50), np.full(50, 1.0 + back)]  # best 1, end 1 + back
     assert ([f.kind for f in run(losses)] == ["oscillation"]) is found
+
+
+def test_a_spike_that_gives_back_the_progress_made_so_far() -> None:
+    losses = falling(2.0, 0.01)
+    losses[60:66] = 1.6  # from about 0.8 back up, below the start: most of the progress so far
+    (f,) = run(losses)
+    assert f.kind == "oscillation" and f.evidence["given_back"] >= 0.25
+    assert f.evidence["excursion"] < 1.0
 
 
 def test_small_progress_given_back_is_noise() -> None:

@@ -27,7 +27,8 @@ FORMAT = 2
 OVERFLOW = 3.4e36
 
 # Per step and layer. Counts known on the host: values in the output (`n`), in its sample
-# (`sample`), units (`units`); the same for the output's gradient (`gn`, `gsample`).
+# (`sample`), units (`units`); the same for the output's gradient (`gn`, `gsample`); `gn` is -1
+# when the output needed a gradient that never came (nothing after it reached the loss).
 # Measured on the device (see `watch_stats`): Σx, Σx², min, max; units constant over the
 # first items of the batch (`dead`); sampled values at their unit's floor (`floor`) or at the
 # activation's bounds (`bound`); Σg, Σg², sampled zero gradients (`gzero`); the module's
@@ -54,7 +55,9 @@ class LayerSpec:
     saturating values (Sigmoid (0, 1), Tanh (-1, 1), a cap), if any. `unit_dim`: the axis of
     the output's units (channels or features); `ndim`, its number of axes. `params`,
     `trainable`: the module's parameter counts; `init_gain`: std(W)·√fan_in of its first
-    weight when first seen (√2 is kaiming's gain for ReLU, about 0.58 PyTorch's default).
+    weight when first seen (√2 is kaiming's gain for ReLU, about 0.58 PyTorch's default);
+    `input_rms`: the root mean square of the module's input when first seen; `normalized`:
+    its output comes out of a normalization layer.
     """
 
     name: str
@@ -70,6 +73,8 @@ class LayerSpec:
     params: int = 0
     trainable: int = 0
     init_gain: float | None = None
+    input_rms: float | None = None
+    normalized: bool = False
 
 
 @dataclass
@@ -187,8 +192,16 @@ class LayerStats:
     def grad_non_finite(self) -> np.ndarray:
         """Whether the step's output gradient held a NaN or an infinity (from Σg, which
         overflows float32 only for gradients past about 1e32)."""
-        bad: np.ndarray = ~np.isnan(self.field("gn")) & ~np.isfinite(self.field("gsum"))
+        bad: np.ndarray = (self.field("gn") > 0) & ~np.isfinite(self.field("gsum"))
         return bad
+
+    @property
+    def no_gradient(self) -> np.ndarray:
+        """Whether the step's output got no gradient: none came back (the output needed one),
+        or every value of it was exactly zero."""
+        gn, gsum = self.field("gn"), self.field("gsum")
+        none: np.ndarray = (gn == -1) | ((gn > 0) & (gsum == 0) & ~(self.field("gsumsq") > 0))
+        return none
 
     @property
     def zero_grad(self) -> np.ndarray:

@@ -20,6 +20,7 @@ from .telemetry import FIELD, STAT_FIELDS
 from .watch_stats import HIST, Views, row_width, views
 
 HOST_FIELDS = STAT_FIELDS[: FIELD["sum"]]  # counts known on the host
+AWAITED = -1.0  # the count of a gradient that was hooked but never came (kept as is)
 
 
 class StepBuffer:
@@ -121,7 +122,7 @@ class StepBuffer:
         rows, losses, meta = self._joined()
         counts = np.full((len(meta), self.layers, len(HOST_FIELDS)), np.nan)
         for i, (_, c) in enumerate(meta):
-            counts[i, : len(c)] = np.where(c > 0, c, np.nan)
+            counts[i, : len(c)] = np.where(c != 0, c, np.nan)  # 0: not recorded
         values = np.concatenate([counts, rows[:, :, :HIST].astype(np.float64)], 2)
         steps = np.array([s for s, _ in meta], dtype=np.int64)
         return steps, values, rows[:, :, HIST:], losses.astype(np.float64)

@@ -11,6 +11,7 @@ block of each stage, and the classifier. For `nn.TransformerEncoder`: each of it
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
@@ -168,6 +169,7 @@ def spec_for(
         bounds=bounds(last) if path == "" else None,
         unit_dim=unit_dim(x, last),
         ndim=x.ndim,
+        normalized=isinstance(last, NORM_LAYERS),
         params=params,
         trainable=trainable,
     )
@@ -182,7 +184,8 @@ def model_facts(model: nn.Module) -> dict[str, Any]:
 
 def tensors_in(out: Any, path: str = "") -> Iterator[tuple[str, Tensor]]:
     """Every tensor inside a module's output, with its place: `""` for the output itself,
-    `[0]`, `[1][0]`, `[logits]` inside tuples, lists and dicts (Hugging Face outputs included)."""
+    `[0]`, `[1][0]`, `[logits]` inside tuples, lists, dicts (Hugging Face outputs included)
+    and dataclasses (by field)."""
     if isinstance(out, Tensor):
         yield path, out
     elif isinstance(out, dict):
@@ -191,6 +194,9 @@ def tensors_in(out: Any, path: str = "") -> Iterator[tuple[str, Tensor]]:
     elif isinstance(out, (tuple, list)):
         for i, value in enumerate(out):
             yield from tensors_in(value, f"{path}[{i}]")
+    elif dataclasses.is_dataclass(out) and not isinstance(out, type):
+        for f in dataclasses.fields(out):
+            yield from tensors_in(getattr(out, f.name), f"{path}[{f.name}]")
 
 
 INPUT, OUTPUT = -1, -2  # positions of the model's own input and output among the watched
@@ -208,12 +214,14 @@ class LayerRegistry:
         self._index: dict[tuple[int, str], int] = {}  # (module position, place) -> layer
         self._outputs: set[int] = set()  # layers whose tensor is the model's output
         self._gains: dict[int, Tensor] = {}  # layer -> init gain, on the device
+        self._in_rms: dict[int, Tensor] = {}  # module position -> its input's rms, first seen
+        self._positions: list[int] = []  # layer -> its module's position
         self._silent: dict[str, str] = {}  # module -> why its output was not recorded
         self._called: set[int] = set()
 
-    def layer(self, position: int, path: str, x: Tensor, role: str) -> int:
+    def layer(self, position: int, path: str, x: Tensor, role: str, args: Any = ()) -> int:
         """The layer of output `path` of the module at `position` (or the model's `INPUT`,
-        `OUTPUT`), made at first sight."""
+        `OUTPUT`), made at first sight; `args`: the module's inputs (whose std is noted)."""
         key = (position, path)
         layer = self._index.get(key)
         if layer is not None:
@@ -225,11 +233,16 @@ class LayerRegistry:
         layer = len(self.specs)
         self.specs.append(spec_for(base + path, module, module_name, path, x, role, previous))
         self._index[key] = layer
+        self._positions.append(position)
         if module is not None and position not in self.first:
             self.first[position] = layer
             gain = init_gain(module)
             if gain is not None:
                 self._gains[layer] = gain
+            inp = next((t for _, t in tensors_in(args) if t.is_floating_point()), None)
+            if inp is not None and inp.numel():
+                with torch.no_grad():  # the root mean square: what a layer's gain scales
+                    self._in_rms[position] = inp.detach().float().square().mean().sqrt()
         return layer
 
     def is_output(self, layer: int) -> None:
@@ -237,16 +250,25 @@ class LayerRegistry:
         self._outputs.add(layer)
 
     def called(self, position: int, out: Any, recorded: bool) -> None:
-        """The module at `position` ran in a recorded step (and left nothing to record)."""
+        """The module at `position` (or the model, `OUTPUT`) ran in a recorded step (and left
+        nothing to record)."""
         self._called.add(position)
         if not recorded:
-            self._silent.setdefault(self.names[position], _what(out))
+            name = self.names[position] if position >= 0 else "the model's output"
+            self._silent.setdefault(name, _what(out))
 
     def final_specs(self) -> list[LayerSpec]:
-        """The specs, with the roles and initial gains learned since they were made."""
-        gains = {layer: float(g) for layer, g in self._gains.items()}  # read once, at the end
+        """The specs, with what was learned since they were made: roles, the weights' initial
+        gains and the inputs' first rms (read from the device once, here)."""
+        gains = {layer: float(g) for layer, g in self._gains.items()}
+        in_rms = {position: float(v) for position, v in self._in_rms.items()}
         return [
-            replace(s, role="output" if i in self._outputs else s.role, init_gain=gains.get(i))
+            replace(
+                s,
+                role="output" if i in self._outputs else s.role,
+                init_gain=gains.get(i),
+                input_rms=in_rms.get(self._positions[i]),
+            )
             for i, s in enumerate(self.specs)
         ]
 

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from .distributed import unwrap
 from .telemetry import Telemetry
-from .watch_buffer import StepBuffer, StepRows
+from .watch_buffer import AWAITED, StepBuffer, StepRows
 from .watch_layers import INPUT, OUTPUT, LayerRegistry, default_modules, model_facts, tensors_in
 from .watch_stats import PNORM, detail_columns, gradient_stats, output_stats, parameter_norm
 from .watch_training import OptimizerSpy, loss_name
@@ -142,12 +142,12 @@ class Watcher:
             if isinstance(out, Tensor):  # the common case, without walking a structure
                 recorded = out.is_floating_point() and out.numel() > 0
                 if recorded:
-                    self._record(position, "", out, "layer")
+                    self._record(position, "", out, "layer", args)
             else:
                 recorded = False
                 for path, x in tensors_in(out):
                     if x.is_floating_point() and x.numel():
-                        self._record(position, path, x, "layer")
+                        self._record(position, path, x, "layer", args)
                         recorded = True
             self.layers.called(position, out, recorded)
 
@@ -156,9 +156,11 @@ class Watcher:
     def _after_forward(self, module: nn.Module, args: Any, out: Any) -> None:
         if not self._recording:
             return
+        recorded = False
         for path, x in tensors_in(out):
             if not x.is_floating_point() or not x.numel():
                 continue
+            recorded = True
             if "outputs" not in self.meta:
                 self.meta["outputs"] = int(x.shape[-1]) if x.ndim else 1
             seen = self._seen.get(id(x))
@@ -166,10 +168,12 @@ class Watcher:
                 self.layers.is_output(seen[1])
             else:
                 self._record(OUTPUT, path, x, "output")
+        if not recorded:
+            self.layers.called(OUTPUT, out, recorded)
         self._seen.clear()
 
-    def _record(self, position: int, path: str, x: Tensor, role: str) -> None:
-        layer = self.layers.layer(position, path, x, role)
+    def _record(self, position: int, path: str, x: Tensor, role: str, args: Any = ()) -> None:
+        layer = self.layers.layer(position, path, x, role, args)
         rows = self._rows
         out = rows.of(layer, len(self.layers.specs), x.device)
         counts = rows.counts[layer]
@@ -180,6 +184,7 @@ class Watcher:
             self._norms.append(position)
         self._seen[id(x)] = (weakref.ref(x), layer)
         if self.grads and x.requires_grad:
+            counts[3] = AWAITED  # until the backward brings a gradient
             x.register_hook(self._make_gradient(rows, layer))  # type: ignore[no-untyped-call]
 
     def _make_gradient(self, rows: StepRows, layer: int) -> Any:

@@ -108,36 +108,55 @@ def scale(x: LayerStats) -> np.ndarray:
     return np.where(np.isfinite(std), std, x.abs_max)
 
 
+def gain(x: LayerStats) -> float:
+    """What a layer did to the size of its input at its first step: its output's std over
+    its input's root mean square, which is what a linear layer's output variance scales
+    (NaN when unknown, or when the layer's units were mostly dead then)."""
+    if not x.spec.input_rms or not x.dead[0] < 0.5:
+        return math.nan
+    return float(scale(x)[0]) / x.spec.input_rms
+
+
 def depth(ev: Evidence) -> list[Finding]:
-    """Activations that shrink or grow tenfold or more across layers of one kind at the first
-    recorded step: the lesson's reason for kaiming init. Reports the true factor. Layers
-    whose units are mostly dead at that step (constant: no spread to compare) are left out."""
+    """Layers of one kind with weights whose outputs, at the first recorded step, shrink (or
+    grow) tenfold or more from the first to the last: the lesson's reason for kaiming init.
+    Two things must agree: the outputs' stds themselves, and the layers' own gains (each
+    output's std over its input's root mean square, multiplied): so unnormalised inputs
+    that inflate the first layer alone, or a sigmoid whose mean dwarfs its spread, do not
+    count. Layers whose output a normalization makes are left out. Reports the outputs'
+    factor; the severity follows the smaller of the two."""
     if not ev.cut:
         return []
-    worst: tuple[float, list[LayerStats]] | None = None
-    for group in groups(ev.hidden()):
-        live = [x for x in group if scale(x)[0] > 0 and not x.dead[0] >= 0.5]
+    worst: tuple[float, float, list[LayerStats]] | None = None
+    for group in groups([x for x in ev.hidden() if x.spec.params and not x.spec.normalized]):
+        live = [x for x in group if math.isfinite(gain(x)) and gain(x) > 0]
         if len(live) < 2:
             continue
-        ratio = float(scale(live[-1])[0] / scale(live[0])[0])
-        if worst is None or abs(math.log(ratio)) > abs(math.log(worst[0])):
-            worst = (ratio, live)
-    if worst is None or 1 / DEPTH < worst[0] < DEPTH:
+        seen = float(scale(live[-1])[0] / scale(live[0])[0])  # the outputs, first to last
+        made = math.prod(gain(x) for x in live)  # what the layers do to their inputs
+        agreed = (seen < 1) == (made < 1)  # both shrink, or both grow
+        if agreed and (worst is None or abs(math.log(seen)) > abs(math.log(worst[0]))):
+            worst = (seen, made, live)
+    if worst is None:
         return []
-    ratio, live = worst
-    kind, change = ("vanishing", "shrinks") if ratio < 1 else ("exploding", "grows")
-    size = max(ratio, 1 / ratio)
+    seen, made, live = worst
+    size = min(max(seen, 1 / seen), max(made, 1 / made))
+    if size < DEPTH:
+        return []
+    kind, change = ("vanishing", "shrinks") if seen < 1 else ("exploding", "grows")
     severity: Severity = (
         "error" if size >= DEPTH_ERROR else "warning" if size >= DEPTH_WARNING else "info"
     )
     step = ev.step(0)
+    each = max(made, 1 / made) ** (1 / len(live))
     message = (
-        f"activation std {change} {factor(size)} from {who(live[0])} to "
-        f"{who(live[-1])} at step {step}, across {len(live)} layers of one kind"
+        f"activation std {change} {factor(max(seen, 1 / seen))} from {who(live[0])} to "
+        f"{who(live[-1])} at step {step}, across {len(live)} layers of one kind; each layer "
+        f"{change} what it is given about {each:.2g}x"
     )
     names = [live[-1].name, *(x.name for x in live[:-1])]
-    return [ev.finding(kind, names, (step, step), severity, message, factor=size,
-                       first_std=scale(live[0])[0], last_std=scale(live[-1])[0])]  # fmt: skip
+    return [ev.finding(kind, names, (step, step), severity, message,
+                       factor=max(seen, 1 / seen), per_layer=each)]  # fmt: skip
 
 
 def growth(ev: Evidence) -> list[Finding]:
@@ -169,7 +188,8 @@ def growth(ev: Evidence) -> list[Finding]:
     if len(hits) > 1:
         message += f"; also in {len(hits) - 1} later layer(s)"
     return [ev.finding("exploding", [h[0].name for h in hits], (ev.step(first), ev.step(peak)),
-                       severity, message, factor=size, largest=top)]  # fmt: skip
+                       severity, message, "exploding_growth", factor=size,
+                       largest=top)]  # fmt: skip
 
 
 def rise_and_crash(ev: Evidence) -> list[Finding]:
@@ -209,14 +229,17 @@ def dead(ev: Evidence) -> list[Finding]:
     x, share = hits[0]
     top = max(s for _, s in hits)
     severity: Severity = "error" if top >= DEAD_ERROR else "warning"
+    from_start = x.dead[0] >= DEAD  # dead before any update: made so, not killed by training
+    when = "from the first step on" if from_start else "over the last quarter of training"
     message = (
         f"{share:.0%} of {who(x)}'s {units_word(x)} output the same value for every input "
-        "(dead) over the last quarter of training"
+        f"(dead) {when}"
     )
     if len(hits) > 1:
         message += "; also in " + ", ".join(f"{h.name} ({s:.0%})" for h, s in hits[1:])
     return [ev.finding("dead_activations", [h.name for h, _ in hits],
-                       (ev.step(late.start), ev.step(-1)), severity, message, share=share,
+                       (ev.step(late.start), ev.step(-1)), severity, message,
+                       "dead_from_start" if from_start else "", share=share,
                        worst=top)]  # fmt: skip
 
 
@@ -244,26 +267,36 @@ def saturation(ev: Evidence) -> list[Finding]:
 
 
 def probabilities(ev: Evidence) -> list[Finding]:
-    """The model's output already holds probabilities (each row in [0, 1], summing to 1),
-    while the loss is a cross-entropy that applies log-softmax itself. Cross-entropy over
-    probabilities never falls below ln(1 + (C - 1)/e) for C classes: a recorded loss below
-    that floor is computed on something else (a model may return logits and probabilities)."""
+    """The model's output already holds probabilities while the loss makes them itself:
+    rows in [0, 1] summing to 1 (a softmax) under a cross-entropy, which applies log-softmax;
+    values in [0, 1] (a sigmoid) under binary cross-entropy on logits, which applies the
+    sigmoid. A recorded loss below what such a loss can reach on probabilities (ln(1 + (C -
+    1)/e) for C classes; -ln σ(1) = 0.31 for the binary one) is computed on something else:
+    a model may return logits and probabilities, and train on the logits."""
     loss = ev.telemetry.meta.get("loss")
-    if loss not in (None, "cross_entropy", "nll") or not ev.cut:
+    if loss not in (None, "cross_entropy", "nll", "bce_with_logits") or not ev.cut:
         return []
     lowest = float(np.nanmin(ev.losses)) if np.isfinite(ev.losses).any() else math.nan
     for x in ev.layers:
-        if x.spec.role != "output" or x.spec.ndim < 2:
+        if x.spec.role != "output" or x.spec.ndim < 2 or not np.isfinite(x.min).any():
             continue
+        if not (np.nanmin(x.min) >= 0 and np.nanmax(x.max) <= 1):
+            continue
+        if loss == "bce_with_logits":
+            if lowest < FLOOR_MARGIN * -math.log(1 / (1 + math.exp(-1))):
+                continue
+            message = (
+                f"the model's output {who(x)} lies in [0, 1] (a sigmoid?) while "
+                "binary_cross_entropy_with_logits applies the sigmoid itself"
+            )
+            return [ev.finding("probabilities", [x.name], (ev.step(0), ev.step(-1)), "error",
+                               message)]  # fmt: skip
         row_sums = x.mean * x.field("units")  # where the details were measured
         measured = np.isfinite(row_sums)
-        if not measured.any():
-            continue
         classes = float(np.nanmedian(x.field("units")))
-        if lowest < FLOOR_MARGIN * math.log(1 + (classes - 1) / math.e):
+        if not measured.any() or lowest < FLOOR_MARGIN * math.log(1 + (classes - 1) / math.e):
             continue
-        in_range = np.nanmin(x.min) >= 0 and np.nanmax(x.max) <= 1
-        if in_range and np.mean(np.abs(row_sums[measured] - 1) < SUMS_TO_ONE) >= 0.9:
+        if np.mean(np.abs(row_sums[measured] - 1) < SUMS_TO_ONE) >= 0.9:
             severity: Severity = "error" if loss == "cross_entropy" else "warning"
             said = (
                 "cross_entropy applies" if loss else "cross_entropy, if that is the loss, applies"

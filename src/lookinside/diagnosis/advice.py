@@ -171,8 +171,14 @@ unfreeze = fixed(
 )
 logits = fixed(
     "return_logits",
-    "return logits: cross_entropy applies log_softmax itself",
-    "drop the final softmax (for probabilities at inference, apply softmax outside the loss)",
+    "return logits: the loss makes probabilities itself",
+    "drop the final softmax or sigmoid (for probabilities at inference, apply it outside the loss)",
+)
+check_init = fixed(
+    "check_init",
+    "look at the layer's initialisation: its units are constant from the first step",
+    "a large negative bias before a ReLU, or weights of zero (inspect the layer's .bias and "
+    ".weight)",
 )
 labels = fixed(
     "check_labels",
@@ -206,13 +212,15 @@ REMEDIES: dict[str, tuple[Make, ...]] = {
     "probabilities": (logits,),
     "not_updated": (in_optimizer,),
     "vanishing": (kaiming, norm),
-    "exploding": (kaiming, norm, lower_lr),
+    "exploding": (kaiming, norm),
+    "exploding_growth": (lower_lr, warm_up, clip, norm),
     "vanishing_gradients": (kaiming, norm, leaky),
     "exploding_gradients": (clip, lower_lr, norm),
     "non_finite": (lower_lr, warm_up, clip, norm, check_data),
     "rise_and_crash": (warm_up, lower_lr, kaiming, norm),
     "oscillation": (lower_lr, warm_up, clip),
     "dead_activations": (leaky, lower_lr, kaiming, norm),
+    "dead_from_start": (check_init, leaky),
     "saturation": (non_saturating, norm),
     "no_gradient": (blocked, leaky),
     "chance": (labels,),
@@ -224,7 +232,8 @@ REMEDIES: dict[str, tuple[Make, ...]] = {
 
 
 def remedies(kind: str, setup: Setup, layers: Sequence[str]) -> tuple[Remedy, ...]:
-    """The remedies of a finding of `kind` in `layers` that the run does not use already."""
+    """The remedies (`REMEDIES[kind]`: a finding's kind, or a case of it) for `layers`, but
+    those the run uses already."""
     found = (make(setup, layers) for make in REMEDIES[kind])
     return tuple(r for r in found if r is not None)
 

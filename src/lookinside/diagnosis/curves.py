@@ -23,9 +23,9 @@ CHANCE = 0.05  # within 5 % of ln(classes): a uniform guess ...
 BETTER_THAN_CHANCE = 2.0  # ... unless the valid accuracy is twice a guess's, 1/classes
 EXCURSION = 1.2  # the smoothed loss climbs 20 % above its start after the start ...
 ABOVE_NOISE = 5.0  # ... by five times a step's noise at least (a lucky first batch is no start)
-GIVE_BACK = 0.25  # the end gave back a quarter of the progress made to the best point ...
-PROGRESS = 0.1  # ... when that progress was a tenth of the start at least ...
-BACK_ABOVE_NOISE = 3.0  # ... and the loss given back three times a step's noise
+GIVE_BACK = 0.25  # the loss gave back a quarter of the progress made so far, at any point ...
+PROGRESS = 0.1  # ... when the progress was a tenth of the start at least ...
+BACK_ABOVE_NOISE = 4.0  # ... and what it gave back four times a step's noise
 OVERFIT = 1.1  # final valid loss over its best
 GAP = 2.0  # final valid loss over final train loss
 
@@ -39,18 +39,14 @@ class Curve:
     end: float  # mean of the last window
     high: float  # highest point of the smoothed curve
     noise: float  # median distance of a step's loss from the smoothed curve
+    given_back: float  # the largest share of the progress made so far lost again, at any point
+    relapse: float  # ... the climb above the lowest point so far, there
     steps: int
 
     @property
     def drop(self) -> float:
         """How much the loss fell, as a share of its start."""
         return (self.start - self.end) / abs(self.start) if self.start else 0.0
-
-    @property
-    def given_back(self) -> float:
-        """The share of the progress to the best point lost again by the end."""
-        gained = self.start - self.best
-        return (self.end - self.best) / gained if gained > PROGRESS * abs(self.start) else 0.0
 
     @property
     def excursion(self) -> float:
@@ -71,12 +67,19 @@ def curve(losses: np.ndarray) -> Curve | None:
     w = max(3, n // 20)
     smooth = np.convolve(recorded, np.ones(w) / w, mode="valid")  # centred on w // 2 on
     residual = recorded[w // 2 : w // 2 + len(smooth)] - smooth
+    lowest = np.minimum.accumulate(smooth)
+    gained = recorded[0] - lowest
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(gained > PROGRESS * abs(recorded[0]), (smooth - lowest) / gained, 0.0)
+    t = int(np.argmax(share))
     return Curve(
         start=float(recorded[0]),
         best=float(smooth.min()),
         end=float(recorded[-max(w, n // 10) :].mean()),
         high=float(smooth.max()),
         noise=float(np.median(np.abs(residual))),
+        given_back=float(share[t]),
+        relapse=float(smooth[t] - lowest[t]),
         steps=n,
     )
 
@@ -108,23 +111,27 @@ def chance_level(ev: Evidence) -> float | None:
 
 
 def stalled(ev: Evidence) -> list[Finding]:
-    """A loss that does not fall: weights that barely move (the learning rate is far too low),
-    or a loss at the level of a uniform guess while the weights move (nothing to learn from
-    the labels), or neither (a plateau)."""
+    """A loss that does not fall while the weights barely move (the learning rate is far too
+    low); a loss that ends at the level of a uniform guess, ln(classes), fallen there or not
+    (nothing learned from the labels); or a loss that does not fall (a plateau)."""
     c = curve(ev.losses)
-    if c is None or c.drop >= FLAT:
+    if c is None:
         return []
     steps = (ev.step(0), ev.step(-1))
     rate = update_rate(ev)
     level = chance_level(ev)
     valid = [e.get("valid_loss", math.nan) for e in ev.epochs]
     end = valid[-1] if valid and math.isfinite(valid[-1]) else c.end
+    at_chance = level is not None and abs(end - level) <= CHANCE * level
+    if c.drop >= FLAT and not at_chance:
+        return []
     fell = f"the loss went from {c.start:.3g} to {c.end:.3g} over {c.steps} steps"
-    if math.isfinite(rate) and rate < STILL:
+    if c.drop < FLAT and math.isfinite(rate) and rate < STILL:
         message = f"{fell}, and the weights barely moved ({rate:.1e} of their norm a step)"
         return [ev.finding("no_learning", [], steps, "warning", message, rate=rate,
                            start=c.start, end=c.end)]  # fmt: skip
-    if level is not None and abs(end - level) <= CHANCE * level:
+    if at_chance:
+        assert level is not None
         moving = ", while the weights move" if math.isfinite(rate) else ""
         message = (
             f"{fell}: it stays at ln({ev.telemetry.meta['outputs']}) = {level:.3g}, a uniform "
@@ -144,7 +151,7 @@ def oscillation(ev: Evidence) -> list[Finding]:
     if c is None:
         return []
     climbed = c.excursion >= EXCURSION and c.above_noise(c.high - c.start) >= ABOVE_NOISE
-    gave_back = c.given_back >= GIVE_BACK and c.above_noise(c.end - c.best) >= BACK_ABOVE_NOISE
+    gave_back = c.given_back >= GIVE_BACK and c.above_noise(c.relapse) >= BACK_ABOVE_NOISE
     if not (climbed or gave_back):
         return []
     if climbed:
@@ -154,8 +161,8 @@ def oscillation(ev: Evidence) -> list[Finding]:
         )
     else:
         message = (
-            f"the loss fell to {c.best:.3g} (smoothed), then rose again to {c.end:.3g}: "
-            f"{c.given_back:.0%} of the progress lost"
+            f"the loss (smoothed) climbed back by {c.relapse:.3g} after falling from "
+            f"{c.start:.3g}: {c.given_back:.0%} of the progress made lost again"
         )
     return [ev.finding("oscillation", [], (ev.step(0), ev.step(-1)), "warning", message,
                        excursion=c.excursion, given_back=c.given_back)]  # fmt: skip

@@ -13,6 +13,7 @@ steps before it, so one finding never hides the others.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from ..telemetry import Telemetry
@@ -58,4 +59,29 @@ def diagnose(
     findings = [activations.non_finite(evidence, event)] if event is not None else []
     for rule in RULES:
         findings += rule(evidence)
-    return ranked(findings)
+    return ranked(explained(findings))
+
+
+CAUSES = {
+    "inputs", "probabilities", "not_updated", "vanishing", "exploding", "vanishing_gradients",
+    "exploding_gradients", "non_finite", "saturation", "dead_activations", "no_gradient",
+}  # fmt: skip
+SYMPTOMS = {"chance", "no_learning"}
+
+
+def explained(findings: list[Finding]) -> list[Finding]:
+    """A loss that does not fall, next to a warning or error that explains it (or frozen
+    layers), is a symptom: said as a note, without its own advice (checking the labels, or
+    raising the learning rate, would send the reader the wrong way)."""
+    causes = [
+        f for f in findings
+        if (f.kind in CAUSES and f.severity != "info") or f.kind == "frozen"
+    ]  # fmt: skip
+    if not causes:
+        return findings
+    return [
+        replace(f, severity="info", advice="", remedies=(),
+                message=f"{f.message} (the findings above explain it)")
+        if f.kind in SYMPTOMS else f
+        for f in findings
+    ]  # fmt: skip

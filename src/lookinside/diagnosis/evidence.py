@@ -80,10 +80,12 @@ class Evidence:
         steps: tuple[int, int],
         severity: Severity,
         message: str,
+        case: str = "",
         **evidence: float,
     ) -> Finding:
-        """A finding with its remedies for this run and its reader."""
-        found = remedies(kind, self.setup, layers)
+        """A finding with its remedies for this run and its reader (those of `case`, a case
+        of the kind with remedies of its own, when given)."""
+        found = remedies(case or kind, self.setup, layers)
         return Finding(
             kind,
             layers[0] if layers else "",

@@ -6,13 +6,18 @@ frozen layers.
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 
+import numpy as np
+
+from ..telemetry import LayerStats
 from .activations import groups
-from .evidence import Evidence, factor, median, who
+from .evidence import Evidence, factor, who
 from .findings import Finding, Severity
 
 GRADIENT_DEPTH = 100.0  # gradient scale change across layers of one kind: a warning
 GRADIENT_DEPTH_INFO = 10.0
+NO_GRADIENT = 0.9  # share of the last quarter's steps whose output got no gradient
 
 
 def gradient_depth(ev: Evidence) -> list[Finding]:
@@ -52,18 +57,32 @@ def gradient_depth(ev: Evidence) -> list[Finding]:
 
 
 def no_gradient(ev: Evidence) -> list[Finding]:
-    """Layers whose output gradient is exactly zero over the last quarter of training: the
-    layers after them pass nothing back (dead units after a linear layer, a detached path)."""
+    """Modules none of whose outputs got a gradient over the last quarter of training: none
+    came back (a detached branch, an output the loss never uses) or it was exactly zero
+    (dead units after a linear layer). A module whose other outputs get gradients is fine
+    (an LSTM's final state, say, when the loss reads its sequence output)."""
     late = ev.late()
-    hits = [
-        x for x in ev.hidden() if median(x.field("gn")[late]) > 0 and median(x.grad_rms[late]) == 0
-    ]
-    if not hits:
+    starved: dict[str, list[tuple[LayerStats, bool]]] = defaultdict(list)
+    fed: set[str] = set()
+    for x in ev.layers:
+        hooked = ~np.isnan(x.field("gn")[late])
+        if x.spec.role == "input" or not hooked.any():
+            continue
+        none = x.no_gradient[late][hooked]
+        if none.mean() >= NO_GRADIENT and x.spec.role == "layer":
+            never = bool((x.field("gn")[late][hooked] == -1).mean() > 0.5)
+            starved[x.spec.module or x.name].append((x, never))
+        elif none.mean() < NO_GRADIENT:
+            fed.add(x.spec.module or x.name)
+    hits = [h for module, found in starved.items() if module not in fed for h in found]
+    if not hits or not fed:  # nothing got a gradient: no backward ran at all
         return []
-    message = f"no gradient reaches {who(hits[0])}: its output's gradient is exactly zero"
+    x, never = hits[0]
+    how = "none comes back from the loss" if never else "its output's gradient is exactly zero"
+    message = f"no gradient reaches {who(x)}: {how}"
     if len(hits) > 1:
-        message += f"; also {', '.join(x.name for x in hits[1:])}"
-    return [ev.finding("no_gradient", [x.name for x in hits],
+        message += f"; also {', '.join(h.name for h, _ in hits[1:])}"
+    return [ev.finding("no_gradient", [h.name for h, _ in hits],
                        (ev.step(late.start), ev.step(-1)), "warning", message)]  # fmt: skip
 
 

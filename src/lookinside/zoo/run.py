@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from ..callback import LambdaCallback
 from ..callbacks import ActivationStats, AvgStats, ProgressBar
+from ..callbacks.avg_stats import metric_name
 from ..data import DataLoaders
 from ..diagnosis import Finding, diagnose
 from ..functional import accuracy
@@ -267,12 +268,9 @@ def _learner(
     learn.fit(case.epochs)
     stats = learn.find_cb(AvgStats)
     last = stats.last if stats is not None else None
-    acc = last.values.get(f"valid_{_name(case.metric)}", math.nan) if last else math.nan
+    name = metric_name(case.metric) if case.metric is not None else ""
+    acc = last.values.get(f"valid_{name}", math.nan) if last else math.nan
     return telemetry.diagnose, acc
-
-
-def _name(metric: Callable[..., Any] | None) -> str:
-    return getattr(metric, "__name__", "") if metric is not None else ""
 
 
 def _watch_loop(
