@@ -70,7 +70,7 @@ def telemetry_check(loader: TensorLoader) -> str:
     worst = 0.0
     for i in range(len(eager.specs)):
         for name in ("mean", "std"):
-            a, b = getattr(eager.layer(i), name), getattr(graphed.layer(i), name)
+            a, b = getattr(eager[i], name), getattr(graphed[i], name)
             worst = max(worst, float(np.nanmax(np.abs(a - b) / (np.abs(a) + 1e-3))))
     verdict = "agree" if worst < 0.05 else "DIFFER"
     return (f"telemetry check: {len(eager.steps)} steps each, per-layer mean and std of every "
