@@ -157,6 +157,13 @@ def test_rise_and_crash_counts_the_crashes() -> None:
     assert f.layers == ("a", "b") and f.evidence["crashes"] == 2 and f.steps == (2, 3)
 
 
+def test_a_constant_output_s_rounding_noise_is_no_rise_and_crash() -> None:
+    # A unit stuck at 3.0: E[X²] - E[X]² in float32 leaves a std of about 1e-7, up and down.
+    wobble = np.array([1e-7, 3e-7, 7e-7, 0.0, 2e-7, 6e-7, 0.0, 1e-7, 1e-7, 1e-7])
+    sums = {"sum": 3.0 * N, "sumsq": (9.0 + wobble**2) * N}
+    assert "rise_and_crash" not in kinds(telemetry([(spec("a"), sums)], steps=10))
+
+
 # ---------------------------------------------------------------- dead units, saturation
 @pytest.mark.parametrize(("dead", "severity"), [(2.4, None), (2.6, "warning"), (7.6, "error")])
 def test_dead_units_over_the_last_quarter(dead: float, severity: str | None) -> None:

@@ -23,6 +23,7 @@ DEPTH, DEPTH_WARNING, DEPTH_ERROR = 10.0, 100.0, 1e4
 GROWTH = 100.0  # a layer's scale growing this much during training: exploding
 GROWTH_ERROR = 1e6
 RISE, CRASH = 1.5, 0.2  # std up 1.5x, then down to a fifth of its peak: rise and crash
+ROUNDING = 1e-3  # a std under this share of |mean| is float32 rounding in E[X²] - E[X]²
 DEAD, DEAD_ERROR = 0.25, 0.75  # share of units constant over the batch, late in training
 SATURATED = 0.5  # share of values at the bounds of a saturating activation
 SUMS_TO_ONE = 1e-3
@@ -120,43 +121,34 @@ def gain(x: LayerStats) -> float:
 def depth(ev: Evidence) -> list[Finding]:
     """Layers of one kind with weights whose outputs, at the first recorded step, shrink (or
     grow) tenfold or more from the first to the last: the lesson's reason for kaiming init.
-    Two things must agree: the outputs' stds themselves, and the layers' own gains (each
-    output's std over its input's root mean square, multiplied): so unnormalised inputs
-    that inflate the first layer alone, or a sigmoid whose mean dwarfs its spread, do not
-    count. Layers whose output a normalization makes are left out. Reports the outputs'
-    factor; the severity follows the smaller of the two."""
+    The first layer's output is taken as it would be for an input of rms 1 (its output std
+    over its input's rms), so unnormalised inputs that inflate it alone do not count. Layers
+    whose output a normalization makes are left out. Reports the true factor."""
     if not ev.cut:
         return []
-    worst: tuple[float, float, list[LayerStats]] | None = None
+    worst: tuple[float, list[LayerStats]] | None = None
     for group in groups([x for x in ev.hidden() if x.spec.params and not x.spec.normalized]):
         live = [x for x in group if math.isfinite(gain(x)) and gain(x) > 0]
         if len(live) < 2:
             continue
-        seen = float(scale(live[-1])[0] / scale(live[0])[0])  # the outputs, first to last
-        made = math.prod(gain(x) for x in live)  # what the layers do to their inputs
-        agreed = (seen < 1) == (made < 1)  # both shrink, or both grow
-        if agreed and (worst is None or abs(math.log(seen)) > abs(math.log(worst[0]))):
-            worst = (seen, made, live)
-    if worst is None:
+        ratio = float(scale(live[-1])[0]) / gain(live[0])
+        if worst is None or abs(math.log(ratio)) > abs(math.log(worst[0])):
+            worst = (ratio, live)
+    if worst is None or 1 / DEPTH < worst[0] < DEPTH:
         return []
-    seen, made, live = worst
-    size = min(max(seen, 1 / seen), max(made, 1 / made))
-    if size < DEPTH:
-        return []
-    kind, change = ("vanishing", "shrinks") if seen < 1 else ("exploding", "grows")
+    ratio, live = worst
+    kind, change = ("vanishing", "shrinks") if ratio < 1 else ("exploding", "grows")
+    size = max(ratio, 1 / ratio)
     severity: Severity = (
         "error" if size >= DEPTH_ERROR else "warning" if size >= DEPTH_WARNING else "info"
     )
     step = ev.step(0)
-    each = max(made, 1 / made) ** (1 / len(live))
     message = (
-        f"activation std {change} {factor(max(seen, 1 / seen))} from {who(live[0])} to "
-        f"{who(live[-1])} at step {step}, across {len(live)} layers of one kind; each layer "
-        f"{change} what it is given about {each:.2g}x"
+        f"activation std {change} {factor(size)} from {who(live[0])} to {who(live[-1])} at "
+        f"step {step}, across {len(live)} layers of one kind (for an input of rms 1)"
     )
     names = [live[-1].name, *(x.name for x in live[:-1])]
-    return [ev.finding(kind, names, (step, step), severity, message,
-                       factor=max(seen, 1 / seen), per_layer=each)]  # fmt: skip
+    return [ev.finding(kind, names, (step, step), severity, message, factor=size)]
 
 
 def growth(ev: Evidence) -> list[Finding]:
@@ -198,7 +190,8 @@ def rise_and_crash(ev: Evidence) -> list[Finding]:
     hits = []
     for x in ev.hidden():
         std = np.nan_to_num(x.std, nan=0.0, posinf=0.0)
-        if len(std) < 4 or std[0] <= 0:
+        std[std <= ROUNDING * np.nan_to_num(np.abs(x.mean))] = 0.0  # a constant output's
+        if len(std) < 4 or std[0] <= 0:  # E[X²] - E[X]² is float32 rounding, not spread
             continue
         peak = np.maximum.accumulate(std)
         crashed = (peak > RISE * std[0]) & (std < CRASH * peak)

@@ -176,9 +176,10 @@ logits = fixed(
 )
 check_init = fixed(
     "check_init",
-    "look at the layer's initialisation: its units are constant from the first step",
-    "a large negative bias before a ReLU, or weights of zero (inspect the layer's .bias and "
-    ".weight)",
+    "look at the initialisation of this layer and of the one before it: the units are "
+    "constant from the first step",
+    "a large negative bias before a ReLU, weights of zero, or inputs far too large (inspect "
+    "the layers' .bias and .weight, and the inputs' scale)",
 )
 labels = fixed(
     "check_labels",

@@ -23,9 +23,9 @@ CHANCE = 0.05  # within 5 % of ln(classes): a uniform guess ...
 BETTER_THAN_CHANCE = 2.0  # ... unless the valid accuracy is twice a guess's, 1/classes
 EXCURSION = 1.2  # the smoothed loss climbs 20 % above its start after the start ...
 ABOVE_NOISE = 5.0  # ... by five times a step's noise at least (a lucky first batch is no start)
-GIVE_BACK = 0.25  # the loss gave back a quarter of the progress made so far, at any point ...
-PROGRESS = 0.1  # ... when the progress was a tenth of the start at least ...
-BACK_ABOVE_NOISE = 4.0  # ... and what it gave back four times a step's noise
+GIVE_BACK = 0.25  # the loss climbed back by a quarter of all its progress, at any point ...
+PROGRESS = 0.1  # ... when that progress was a tenth of the start at least ...
+BACK_ABOVE_NOISE = 4.0  # ... by four times a step's noise there
 OVERFIT = 1.1  # final valid loss over its best
 GAP = 2.0  # final valid loss over final train loss
 
@@ -38,9 +38,9 @@ class Curve:
     best: float  # lowest point of the smoothed curve
     end: float  # mean of the last window
     high: float  # highest point of the smoothed curve
-    noise: float  # median distance of a step's loss from the smoothed curve
-    given_back: float  # the largest share of the progress made so far lost again, at any point
-    relapse: float  # ... the climb above the lowest point so far, there
+    noise: float  # a step's loss's distance from the smoothed curve, over the curve (median)
+    given_back: float  # the largest climb above the lowest point so far, over all the progress
+    relapse: float  # ... that climb, over the smoothed loss there, in units of `noise`
     steps: int
 
     @property
@@ -53,9 +53,11 @@ class Curve:
         """The highest point of the smoothed curve, over the start."""
         return self.high / self.start if self.start > 0 else 0.0
 
-    def above_noise(self, rise: float) -> float:
-        """`rise` in units of a step's noise."""
-        return rise / self.noise if self.noise > 0 else math.inf
+    def above_noise(self, rise: float, level: float) -> float:
+        """`rise` at a loss of `level`, in units of a step's noise there (the noise of a
+        loss grows with the loss)."""
+        size = self.noise * abs(level)
+        return rise / size if size > 0 else math.inf
 
 
 def curve(losses: np.ndarray) -> Curve | None:
@@ -67,19 +69,26 @@ def curve(losses: np.ndarray) -> Curve | None:
     w = max(3, n // 20)
     smooth = np.convolve(recorded, np.ones(w) / w, mode="valid")  # centred on w // 2 on
     residual = recorded[w // 2 : w // 2 + len(smooth)] - smooth
-    lowest = np.minimum.accumulate(smooth)
-    gained = recorded[0] - lowest
     with np.errstate(invalid="ignore", divide="ignore"):
-        share = np.where(gained > PROGRESS * abs(recorded[0]), (smooth - lowest) / gained, 0.0)
-    t = int(np.argmax(share))
+        relative = np.abs(residual) / np.abs(smooth)
+    noise = float(np.median(relative[np.isfinite(relative)])) if len(relative) else 0.0
+    lowest = np.minimum.accumulate(smooth)
+    climb = smooth - lowest
+    gained = recorded[0] - float(smooth.min())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        in_noise = np.where(noise * np.abs(smooth) > 0, climb / (noise * np.abs(smooth)), np.inf)
+    big = in_noise >= BACK_ABOVE_NOISE  # climbs above the loss's own noise
+    t = int(np.argmax(np.where(big, climb, 0.0)))
     return Curve(
         start=float(recorded[0]),
         best=float(smooth.min()),
         end=float(recorded[-max(w, n // 10) :].mean()),
         high=float(smooth.max()),
-        noise=float(np.median(np.abs(residual))),
-        given_back=float(share[t]),
-        relapse=float(smooth[t] - lowest[t]),
+        noise=noise,
+        given_back=float(climb[t] / gained)
+        if big[t] and gained > PROGRESS * abs(recorded[0])
+        else 0.0,
+        relapse=float(in_noise[t]) if big[t] else 0.0,
         steps=n,
     )
 
@@ -150,8 +159,8 @@ def oscillation(ev: Evidence) -> list[Finding]:
     c = curve(ev.losses)
     if c is None:
         return []
-    climbed = c.excursion >= EXCURSION and c.above_noise(c.high - c.start) >= ABOVE_NOISE
-    gave_back = c.given_back >= GIVE_BACK and c.above_noise(c.relapse) >= BACK_ABOVE_NOISE
+    climbed = c.excursion >= EXCURSION and c.above_noise(c.high - c.start, c.start) >= ABOVE_NOISE
+    gave_back = c.given_back >= GIVE_BACK
     if not (climbed or gave_back):
         return []
     if climbed:
@@ -161,8 +170,8 @@ def oscillation(ev: Evidence) -> list[Finding]:
         )
     else:
         message = (
-            f"the loss (smoothed) climbed back by {c.relapse:.3g} after falling from "
-            f"{c.start:.3g}: {c.given_back:.0%} of the progress made lost again"
+            f"the loss (smoothed) climbed back by {c.given_back:.0%} of all the progress it "
+            f"made from {c.start:.3g} to {c.best:.3g}, {c.relapse:.0f} times its own noise"
         )
     return [ev.finding("oscillation", [], (ev.step(0), ev.step(-1)), "warning", message,
                        excursion=c.excursion, given_back=c.given_back)]  # fmt: skip
