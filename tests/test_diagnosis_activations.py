@@ -177,6 +177,17 @@ def test_dead_units_over_the_last_quarter(dead: float, severity: str | None) -> 
         assert f"{dead / 10:.0%} of a (Linear)'s units" in f.message
 
 
+def test_units_dead_from_the_start_point_at_the_init_or_at_a_normalization() -> None:
+    made = only("dead_activations", telemetry([(spec("a"), {"dead": 9.0})]))
+    assert "from the first step on" in made.message
+    assert made.remedies[0].name == "check_init"
+    normed = telemetry([(spec("a", normalized=True), {"dead": 10.0})])  # InstanceNorm on 1x1
+    assert [r.name for r in only("dead_activations", normed).remedies] == ["widen_norm"]
+    late = np.where(np.arange(40) >= 20, 10.0, 0.0)  # killed by training: not the norm's doing
+    killed = only("dead_activations", telemetry([(spec("a", normalized=True), {"dead": late})]))
+    assert "widen_norm" not in [r.name for r in killed.remedies]
+
+
 def test_dead_units_are_channels_for_images() -> None:
     t = telemetry([(spec("conv", unit_dim=1, ndim=4), {"dead": 5.0})])
     assert "channels" in only("dead_activations", t).message

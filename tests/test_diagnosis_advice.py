@@ -30,6 +30,16 @@ def test_a_model_with_a_norm_layer_is_not_told_to_add_one() -> None:
     assert names(vanishing(0.1), "vanishing", {"norm": "batch"}) == ["kaiming_init"]
 
 
+def test_a_model_with_instance_norm_is_told_to_replace_it_first() -> None:
+    def said(kind: str, norms: list[str]) -> list[str]:
+        found = remedies(kind, Setup(norm_layers=tuple(norms)), [])
+        return [r.name for r in found]
+
+    assert said("vanishing_gradients", ["InstanceNorm2d"])[0] == "not_instance_norm"
+    assert said("dead_normalized", ["InstanceNorm"]) == ["not_instance_norm", "widen_norm"]
+    assert "not_instance_norm" not in said("vanishing_gradients", ["BatchNorm2d"])
+
+
 def test_python_readers_get_code_and_command_line_readers_get_flags() -> None:
     t = vanishing(0.1)
     (python,) = [f for f in li.diagnose(t) if f.kind == "vanishing"]

@@ -50,7 +50,8 @@ def test_stuck_at_chance_when_the_weights_move() -> None:
     (f,) = run(falling(2.31, 2.30), rate=1e-3)
     assert f.kind == "chance" and "ln(10) = 2.3" in f.message and "weights move" in f.message
     (g,) = run(falling(1.5, 1.49), rate=1e-3)  # flat, far from ln(10)
-    assert g.kind == "no_learning" and "does not fall" in g.message
+    assert g.kind == "no_learning" and "does not fall, while the weights move" in g.message
+    assert [r.name for r in g.remedies] == ["find_lr"]  # a plateau: the lr is wrong, but how?
     (h,) = run(falling(2.31, 2.30), rate=None)  # no norms: nothing said of the weights
     assert h.kind == "chance" and "weights" not in h.message
 

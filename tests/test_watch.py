@@ -228,3 +228,24 @@ def test_notebook_representation() -> None:
         model(torch.randn(4, 6))
     html = w.telemetry._repr_html_()
     assert "1 recorded steps" in html and html.count("<tr>") == 5
+
+
+NOTED = [
+    (nn.BatchNorm1d(16), {"items": 2, "layer": "BatchNorm1d"}),
+    (li.nn.BatchNorm(16), {"items": 2, "layer": "BatchNorm"}),
+    (li.nn.RunningBatchNorm(16), None),  # running statistics: any batch will do
+]
+
+
+@pytest.mark.parametrize(("norm", "noted"), NOTED)
+def test_the_items_a_batch_norm_normalises_over_are_noted_in_training(
+    norm: nn.Module, noted: dict[str, Any] | None
+) -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 16), norm, nn.ReLU(), nn.Linear(16, 4))
+    with li.watch(model) as w:
+        model.eval()
+        model(torch.randn(5, 6))  # an evaluation forward: its batch is not training's
+        model.train()
+        model(torch.randn(2, 6)).pow(2).mean().backward()
+    assert w.telemetry.meta.get("norm_batch") == noted

@@ -37,6 +37,8 @@ NORM_LAYERS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm,
 ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU,
                nn.SiLU, nn.Mish, nn.Sigmoid, nn.Tanh, nn.Hardtanh, nn.Hardsigmoid,
                nn.Hardswish, nn.Softsign, nn.Softplus, GeneralRelu)  # fmt: skip
+# Normalizations that use the batch's own statistics in training (not RunningBatchNorm's).
+BATCH_STATISTICS = (nn.modules.batchnorm._BatchNorm, BatchNorm)
 CHANNEL_FIRST_1D = (nn.Conv1d, nn.BatchNorm1d, nn.InstanceNorm1d, nn.MaxPool1d, nn.AvgPool1d,
                     nn.AdaptiveAvgPool1d, nn.AdaptiveMaxPool1d)  # fmt: skip
 CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
@@ -173,6 +175,11 @@ def spec_for(
         params=params,
         trainable=trainable,
     )
+
+
+def first_batch_norm(model: nn.Module) -> nn.Module | None:
+    """The first module that normalises with the batch's own statistics in training."""
+    return next((m for m in model.modules() if isinstance(m, BATCH_STATISTICS)), None)
 
 
 def model_facts(model: nn.Module) -> dict[str, Any]:

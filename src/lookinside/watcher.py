@@ -32,7 +32,15 @@ from torch import Tensor, nn
 from .distributed import unwrap
 from .telemetry import Telemetry
 from .watch_buffer import AWAITED, StepBuffer, StepRows
-from .watch_layers import INPUT, OUTPUT, LayerRegistry, default_modules, model_facts, tensors_in
+from .watch_layers import (
+    INPUT,
+    OUTPUT,
+    LayerRegistry,
+    default_modules,
+    first_batch_norm,
+    model_facts,
+    tensors_in,
+)
 from .watch_stats import PNORM, detail_columns, gradient_stats, output_stats, parameter_norm
 from .watch_training import OptimizerSpy, loss_name
 
@@ -106,6 +114,9 @@ class Watcher:
             for i, m in enumerate(self.layers.modules):
                 self._handles.append(m.register_forward_hook(self._make_forward(i)))
             self._handles.append(model.register_forward_hook(self._after_forward))
+            batch_norm = first_batch_norm(model)
+            if batch_norm is not None:
+                self._handles.append(batch_norm.register_forward_pre_hook(self._norm_batch))
         except BaseException:
             self.remove()
             raise
@@ -126,6 +137,13 @@ class Watcher:
             x = next((t for _, t in tensors_in(args) if t.is_floating_point()), None)
             if x is not None and x.numel():
                 self._record(INPUT, "", x, "input")
+
+    def _norm_batch(self, module: nn.Module, args: Any) -> None:
+        """Note the items a BatchNorm normalises over in training (its input's first axis),
+        once: the diagnosis warns when they are too few for its statistics."""
+        x = args[0] if args and isinstance(args[0], Tensor) else None
+        if module.training and x is not None and x.ndim and "norm_batch" not in self.meta:
+            self.meta["norm_batch"] = {"items": int(x.shape[0]), "layer": type(module).__name__}
 
     def _start_step(self) -> None:
         """A training step begins: is it recorded, with details?"""

@@ -232,8 +232,16 @@ def dead(ev: Evidence) -> list[Finding]:
         message += "; also in " + ", ".join(f"{h.name} ({s:.0%})" for h, s in hits[1:])
     return [ev.finding("dead_activations", [h.name for h, _ in hits],
                        (ev.step(late.start), ev.step(-1)), severity, message,
-                       "dead_from_start" if from_start else "", share=share,
+                       _dead_case(x, from_start), share=share,
                        worst=top)]  # fmt: skip
+
+
+def _dead_case(x: LayerStats, from_start: bool) -> str:
+    """Which remedies dead units call for: a normalization that outputs a constant from the
+    start, units made dead (by the initialisation or the data), or killed by training."""
+    if not from_start:
+        return ""
+    return "dead_normalized" if x.spec.normalized else "dead_from_start"
 
 
 def saturation(ev: Evidence) -> list[Finding]:

@@ -142,6 +142,56 @@ def raise_lr(setup: Setup, layers: Sequence[str]) -> Remedy:
     )
 
 
+def not_instance_norm(setup: Setup, layers: Sequence[str]) -> Remedy | None:
+    """Another normalization, when the model has InstanceNorm (the lesson's failed variant)."""
+    if not any(n.startswith("InstanceNorm") for n in setup.norm_layers):
+        return None
+    return Remedy(
+        "not_instance_norm",
+        "replace InstanceNorm: it normalises each image's channels on their own, erasing the "
+        "brightness and contrast a classifier may need, and on small maps most of the signal "
+        "and its gradient",
+        "torch.nn.BatchNorm2d or torch.nn.GroupNorm (InstanceNorm suits style transfer)",
+        "--norm batch",
+    )
+
+
+def steady_norm(setup: Setup, layers: Sequence[str]) -> Remedy:
+    """A normalization that does not lean on the batch's own statistics."""
+    return Remedy(
+        "steady_norm",
+        "normalise with statistics that a small batch cannot shake",
+        "lookinside.nn.RunningBatchNorm (running averages in training too), or "
+        "torch.nn.GroupNorm / LayerNorm, which do not use the batch",
+        "--norm running",
+    )
+
+
+def larger_batch(setup: Setup, layers: Sequence[str]) -> Remedy:
+    """A batch large enough for BatchNorm's statistics."""
+    return Remedy(
+        "larger_batch",
+        "train on larger batches, 32 items or more",
+        "DataLoader(..., batch_size=32), with gradient accumulation if memory is short",
+        "--bs 32",
+    )
+
+
+def find_lr(setup: Setup, layers: Sequence[str]) -> Remedy | None:
+    """The learning-rate finder, unless the run used it: a plateau whose weights move says
+    the lr is wrong, not in which direction."""
+    if setup.option("lr") == "auto":
+        return None
+    now = f" (it reached {setup.lr:g})" if setup.lr else ""
+    return Remedy(
+        "find_lr",
+        f"find the learning rate with the finder{now}: one too high stalls a loss as surely "
+        "as one too low",
+        "learn.lr_find().suggestion",
+        "--lr auto",
+    )
+
+
 def fixed(name: str, text: str, code: str = "", flag: str = "") -> Make:
     """A remedy that always applies."""
     remedy = Remedy(name, text, code, flag)
@@ -173,6 +223,14 @@ logits = fixed(
     "return_logits",
     "return logits: the loss makes probabilities itself",
     "drop the final softmax or sigmoid (for probabilities at inference, apply it outside the loss)",
+)
+narrow_norm = fixed(
+    "widen_norm",
+    "the normalization in this layer makes its units constant: it normalises each over too "
+    "few values",
+    "InstanceNorm or GroupNorm on a 1x1 map (or LayerNorm over one value) outputs only its "
+    "bias: normalise over more values (BatchNorm, GroupNorm over channels), or leave the "
+    "normalization out where the map is 1x1",
 )
 check_init = fixed(
     "check_init",
@@ -215,17 +273,20 @@ REMEDIES: dict[str, tuple[Make, ...]] = {
     "vanishing": (kaiming, norm),
     "exploding": (kaiming, norm),
     "exploding_growth": (lower_lr, warm_up, clip, norm),
-    "vanishing_gradients": (kaiming, norm, leaky),
+    "vanishing_gradients": (not_instance_norm, kaiming, norm, leaky),
     "exploding_gradients": (clip, lower_lr, norm),
     "non_finite": (lower_lr, warm_up, clip, norm, check_data),
     "rise_and_crash": (warm_up, lower_lr, kaiming, norm),
     "oscillation": (lower_lr, warm_up, clip),
     "dead_activations": (leaky, lower_lr, kaiming, norm),
     "dead_from_start": (check_init, leaky),
+    "dead_normalized": (not_instance_norm, narrow_norm),
+    "small_batch": (steady_norm, larger_batch),
     "saturation": (non_saturating, norm),
     "no_gradient": (blocked, leaky),
     "chance": (labels,),
     "no_learning": (raise_lr,),
+    "plateau": (find_lr,),
     "overfitting": (regularise,),
     "frozen": (unfreeze,),
     "not_recorded": (record,),

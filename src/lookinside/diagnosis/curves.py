@@ -135,22 +135,22 @@ def stalled(ev: Evidence) -> list[Finding]:
     if c.drop >= FLAT and not at_chance:
         return []
     fell = f"the loss went from {c.start:.3g} to {c.end:.3g} over {c.steps} steps"
+    moving = ", while the weights move" if math.isfinite(rate) else ""
     if c.drop < FLAT and math.isfinite(rate) and rate < STILL:
         message = f"{fell}, and the weights barely moved ({rate:.1e} of their norm a step)"
         return [ev.finding("no_learning", [], steps, "warning", message, rate=rate,
                            start=c.start, end=c.end)]  # fmt: skip
     if at_chance:
         assert level is not None
-        moving = ", while the weights move" if math.isfinite(rate) else ""
         message = (
             f"{fell}: it stays at ln({ev.telemetry.meta['outputs']}) = {level:.3g}, a uniform "
             f"guess{moving}: the model learns nothing from its targets"
         )
         return [ev.finding("chance", [], steps, "warning", message, level=level, end=end,
                            rate=rate)]  # fmt: skip
-    message = f"{fell}: it does not fall"
-    return [ev.finding("no_learning", [], steps, "warning", message, rate=rate, start=c.start,
-                       end=c.end)]  # fmt: skip
+    message = f"{fell}: it does not fall{moving}"
+    return [ev.finding("no_learning", [], steps, "warning", message, "plateau", rate=rate,
+                       start=c.start, end=c.end)]  # fmt: skip
 
 
 def oscillation(ev: Evidence) -> list[Finding]:

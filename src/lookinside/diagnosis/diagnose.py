@@ -2,12 +2,12 @@
 
 The rules (each in its module) look for what practitioners meet: non-finite values (the first
 layer and step, exactly), unnormalised inputs, probabilities handed to cross-entropy,
-parameters left out of the optimizer, activations or gradients that vanish or explode with
-depth, activations that grow without bound or rise and crash, a loss that oscillates, dead
-units, saturated activations, outputs that receive no gradient, a loss that does not fall (or
-sits at the level of a uniform guess), overfitting, frozen layers, and what could not be
-recorded. Past the first non-finite step the statistics are noise: the other rules read the
-steps before it, so one finding never hides the others.
+parameters left out of the optimizer, BatchNorm over too few items, activations or gradients
+that vanish or explode with depth, activations that grow without bound or rise and crash, a
+loss that oscillates, dead units, saturated activations, outputs that receive no gradient, a
+loss that does not fall (or sits at the level of a uniform guess), overfitting, frozen layers,
+and what could not be recorded. Past the first non-finite step the statistics are noise: the
+other rules read the steps before it, so one finding never hides the others.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..telemetry import Telemetry
-from . import activations, curves, gradients
+from . import activations, batches, curves, gradients
 from .evidence import Evidence
 from .findings import Finding, ranked
 
@@ -25,6 +25,7 @@ RULES = (
     activations.inputs,
     activations.probabilities,
     gradients.not_updated,
+    batches.small_batch,
     activations.depth,
     gradients.gradient_depth,
     activations.growth,
@@ -63,8 +64,9 @@ def diagnose(
 
 
 CAUSES = {
-    "inputs", "probabilities", "not_updated", "vanishing", "exploding", "vanishing_gradients",
-    "exploding_gradients", "non_finite", "saturation", "dead_activations", "no_gradient",
+    "inputs", "probabilities", "not_updated", "small_batch", "vanishing", "exploding",
+    "vanishing_gradients", "exploding_gradients", "non_finite", "saturation",
+    "dead_activations", "no_gradient",
 }  # fmt: skip
 SYMPTOMS = {"chance", "no_learning"}
 

@@ -20,8 +20,8 @@ Severity = Literal["info", "warning", "error"]
 # (the forward's activations, then the backward's gradients), then what training does with
 # them, then what a stalled run looks like from outside.
 ORDER = (
-    "inputs", "probabilities", "not_updated", "vanishing", "exploding", "vanishing_gradients",
-    "exploding_gradients", "non_finite", "rise_and_crash", "oscillation",
+    "inputs", "probabilities", "not_updated", "small_batch", "vanishing", "exploding",
+    "vanishing_gradients", "exploding_gradients", "non_finite", "rise_and_crash", "oscillation",
     "saturation", "dead_activations", "no_gradient", "chance", "no_learning", "overfitting",
     "frozen", "not_recorded",
 )  # fmt: skip

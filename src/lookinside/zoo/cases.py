@@ -107,6 +107,7 @@ raw_mnist = functools.partial(tasks.mnist, raw=True)
 shuffled_mnist = functools.partial(tasks.mnist, shuffle_labels=True)
 tiny_mnist = functools.partial(tasks.mnist, n_train=256, bs=32)
 short_mnist = functools.partial(tasks.mnist, n_train=768)
+pairs_mnist = functools.partial(tasks.mnist, n_train=512, bs=2)
 multilabel_mnist = functools.partial(tasks.mnist, multilabel=True)
 toks = tasks.tokens
 shuffled_toks = functools.partial(tasks.tokens, shuffle_labels=True)
@@ -448,6 +449,16 @@ CASES: list[Case] = [
         0.4,
         epochs=1,
         expect=(Expect("chance"),),
+    ),
+    Case(
+        "cnn-bn-batch-2",
+        "cnn",
+        "the lesson's CNN with BatchNorm, batches of 2",
+        lesson_bn,
+        pairs_mnist,
+        0.4,
+        epochs=1,
+        expect=(Expect("small_batch", first=True),),
     ),
     # ---------------------------------------------------------------- faulty: ResNet
     Case(
