@@ -249,3 +249,54 @@ def test_the_items_a_batch_norm_normalises_over_are_noted_in_training(
         model.train()
         model(torch.randn(2, 6)).pow(2).mean().backward()
     assert w.telemetry.meta.get("norm_batch") == noted
+
+
+class Siamese(nn.Module):
+    """One encoder applied to both inputs of a pair (weights shared), then a distance."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.encoder = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 8))
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return (self.encoder(a) - self.encoder(b)).pow(2).sum(1)
+
+
+def test_a_module_called_twice_in_a_step_records_both_calls_added_up() -> None:
+    model = Siamese()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    a, b = torch.randn(8, 6), torch.randn(8, 6) * 3
+    with li.watch(model, modules=[model.encoder[0], model.encoder[2]], detail=1) as w:
+        for _ in range(3):
+            model(a, b).mean().backward()
+            opt.step()
+            opt.zero_grad()
+    first = w.telemetry["encoder.0"]
+    assert w.telemetry.steps.tolist() == [0, 1, 2] and first.field("n")[0] == 2 * 8 * 16
+    assert first.field("units")[0] == 2 * 16  # each call's units, added
+    assert first.field("gn")[0] == 2 * 8 * 16  # and each call's gradient
+    fresh = Siamese()
+    with li.watch(fresh, modules=[fresh.encoder[0]]) as w2:
+        fresh(a, b)
+    one = w2.telemetry["encoder.0"]
+    with torch.no_grad():
+        both = torch.cat([fresh.encoder[0](a), fresh.encoder[0](b)])
+    assert one.mean[0] == pytest.approx(both.mean().item(), rel=1e-5)
+    assert one.std[0] == pytest.approx(both.std(unbiased=False).item(), rel=1e-4)
+    assert one.max[0] == pytest.approx(both.max().item())
+
+
+def test_one_optimizer_step_is_one_step_whatever_the_forwards() -> None:
+    """Gradient accumulation: two forwards a step; the first step (before any optimizer step
+    is seen) counts each forward, as a loop without an optimizer would."""
+    model = relu_net()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    with li.watch(model) as w:
+        for _ in range(4):
+            for _ in range(2):
+                model(torch.randn(4, 6)).pow(2).mean().backward()
+            opt.step()
+            opt.zero_grad()
+    assert w.telemetry.steps.tolist() == [0, 1, 2, 3, 4]
+    assert w.telemetry["0"].field("n").tolist() == [64, 64, 128, 128, 128]

@@ -8,7 +8,7 @@ import torch
 
 from lookinside.telemetry import FIELD
 from lookinside.watch_buffer import StepBuffer, StepRows
-from lookinside.watch_stats import SUM
+from lookinside.watch_stats import DEVICE_COUNTS, HIST, SUM, merge_rows, row_width
 
 CPU = torch.device("cpu")
 
@@ -40,8 +40,9 @@ def test_filing_clears_the_step() -> None:
     buffer, rows = StepBuffer(bins=4, chunk=8, max_steps=100), StepRows(bins=4)
     record(rows, 1, 7.0)
     rows.file(buffer, 0)
-    assert rows.rows is not None and rows.rows.isnan().all() and not rows.counts.any()
-    rows.file(buffer, 1)  # nothing recorded since: a step of NaN, uncounted
+    assert rows.rows is not None and rows.identity is not None and not rows.counts.any()
+    assert torch.equal(rows.rows.nan_to_num(), rows.identity.nan_to_num().expand_as(rows.rows))
+    rows.file(buffer, 1)  # nothing recorded since: uncounted, so read as NaN
     _, values, _, _ = buffer.arrays()
     assert values[0, 0, FIELD["sum"]] == 7 and np.isnan(values[1, 0, FIELD["sum"]])
 
@@ -53,3 +54,23 @@ def test_thinning_halves_the_record_and_doubles_the_rate() -> None:
         rows.file(buffer, step)
     steps, *_ = buffer.arrays()
     assert steps.tolist() == [0, 2, 4, 6] and buffer.rate == 2
+
+
+def test_a_compiled_steps_counts_come_from_the_device() -> None:
+    """A compiled step adds its counts into the row's last columns; a gradient hooked but
+    never come reads as awaited (-1), a field whose count is 0 as NaN."""
+    buffer, rows = StepBuffer(bins=4, chunk=8, max_steps=100), StepRows(bins=4)
+    rows.of(0, 2, CPU)
+    assert rows.rows is not None
+    counts = HIST + 4
+    new = torch.zeros(row_width(4))
+    new[SUM], new[counts : counts + len(DEVICE_COUNTS)] = 5.0, torch.tensor([10, 0, 0, 0, 0, 1])
+    merge_rows(rows.rows[0], new)
+    merge_rows(rows.rows[0], new)  # the module's second call in the step
+    rows.loss_cell(CPU).fill_(1.0)
+    rows.file(buffer, 0)
+    _, values, hist, _ = buffer.arrays()
+    assert values[0, 0, FIELD["n"]] == 20 and values[0, 0, FIELD["sum"]] == 10
+    assert values[0, 0, FIELD["gn"]] == -1 and np.isnan(values[0, 0, FIELD["gsum"]])
+    assert np.isnan(values[0, 0, FIELD["dead"]]) and np.isnan(hist[0, 0]).all()  # no sample
+    assert np.isnan(values[0, 1, FIELD["n"]]) and np.isnan(values[0, 1, FIELD["max"]])

@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from .callback import Callback, callback_name
-from .distributed import unwrap
 from .errors import LookinsideError
 from .files import atomic_write_bytes
 from .rng import RngState
+from .unwrap import unwrap
 
 if TYPE_CHECKING:
     from .learner import Learner

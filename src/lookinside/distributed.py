@@ -75,16 +75,6 @@ def wait_until_released(t: Tensor, timeout: float = 10.0) -> None:
         time.sleep(1e-4)
 
 
-def unwrap(model: nn.Module) -> nn.Module:
-    """The module inside a `DistributedDataParallel` wrapper (or the model itself)."""
-    inner = getattr(model, "module", None)
-    return (
-        inner
-        if isinstance(model, nn.parallel.DistributedDataParallel) and inner is not None
-        else model
-    )
-
-
 class Distributed(Callback):
     """Wraps the model in `DistributedDataParallel` for the fit when there are several ranks."""
 
@@ -97,4 +87,5 @@ class Distributed(Callback):
             learn.model = nn.parallel.DistributedDataParallel(learn.model, device_ids=ids)
 
     def after_fit(self, learn: Learner) -> None:
-        learn.model = unwrap(learn.model)
+        if isinstance(learn.model, nn.parallel.DistributedDataParallel):
+            learn.model = learn.model.module

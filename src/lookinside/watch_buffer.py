@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from .telemetry import FIELD, STAT_FIELDS
-from .watch_stats import HIST, Views, row_width, views
+from .watch_stats import DEVICE_COUNTS, HIST, Views, identity_row, row_width, views
 
 HOST_FIELDS = STAT_FIELDS[: FIELD["sum"]]  # counts known on the host
 AWAITED = -1.0  # the count of a gradient that was hooked but never came (kept as is)
@@ -116,16 +116,44 @@ class StepBuffer:
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Everything filed (waiting for transfers in flight): steps (S,), values
-        (S, layers, fields), hist (S, layers, bins), losses (S,)."""
+        (S, layers, fields), hist (S, layers, bins), losses (S,). A field whose count is 0
+        (not measured at that step) reads NaN."""
         self.flush()
         self._land()
         rows, losses, meta = self._joined()
-        counts = np.full((len(meta), self.layers, len(HOST_FIELDS)), np.nan)
+        host = np.zeros((len(meta), self.layers, len(HOST_FIELDS)))
         for i, (_, c) in enumerate(meta):
-            counts[i, : len(c)] = np.where(c != 0, c, np.nan)  # 0: not recorded
-        values = np.concatenate([counts, rows[:, :, :HIST].astype(np.float64)], 2)
+            host[i, : len(c)] = c
+        counts = _counts(host, rows[:, :, HIST + self.bins :].astype(np.float64))
+        fields = rows[:, :, :HIST].astype(np.float64)
+        hist = rows[:, :, HIST : HIST + self.bins].copy()
+        n, sample, units, gn, gsample = np.moveaxis(counts, 2, 0)
+        unmeasured = (
+            (np.isnan(n), ("sum", "sumsq", "min", "max", "dead", "floor", "bound")),
+            (np.isnan(sample), ("floor", "bound")),
+            (np.isnan(units), ("dead",)),
+            (np.isnan(gn) | (gn == AWAITED), ("gsum", "gsumsq", "gzero")),
+            (np.isnan(gsample), ("gsumsq", "gzero")),
+        )
+        for mask, names in unmeasured:
+            for name in names:
+                fields[..., FIELD[name] - len(HOST_FIELDS)][mask] = np.nan
+        hist[np.isnan(sample)] = np.nan
+        values = np.concatenate([counts, fields], 2)
         steps = np.array([s for s, _ in meta], dtype=np.int64)
-        return steps, values, rows[:, :, HIST:], losses.astype(np.float64)
+        return steps, values, hist, losses.astype(np.float64)
+
+
+def _counts(host: np.ndarray, device: np.ndarray) -> np.ndarray:
+    """Each step's counts (S, layers, `HOST_FIELDS`), NaN where 0: the host's, or those a
+    compiled step added on the device (`DEVICE_COUNTS`), where a gradient hooked but never
+    come reads `AWAITED`."""
+    device = np.nan_to_num(device)
+    width = len(HOST_FIELDS)
+    counts = np.where(device[..., :width] != 0, device[..., :width], host)
+    awaited = (device[..., DEVICE_COUNTS.index("ghooked")] > 0) & (device[..., 3] == 0)
+    counts[..., 3] = np.where(awaited, AWAITED, counts[..., 3])
+    return np.where(counts != 0, counts, np.nan)
 
 
 def _pad(rows: np.ndarray, layers: int) -> np.ndarray:
@@ -142,6 +170,7 @@ class StepRows:
 
     def __init__(self, bins: int) -> None:
         self.bins = bins
+        self.identity: Tensor | None = None  # a row at the start of a step, on the device
         self.rows: Tensor | None = None  # (layers, columns)
         self.views: list[Views] = []
         self.loss: Tensor | None = None  # 0-d
@@ -160,10 +189,12 @@ class StepRows:
         return self.loss
 
     def _grow(self, layers: int, device: torch.device) -> None:
-        rows = torch.full((layers, row_width(self.bins)), float("nan"), device=device)
+        if self.identity is None or self.identity.device != device:
+            self.identity = identity_row(self.bins, device)
+        rows = self.identity.repeat(layers, 1)
         if self.rows is not None and self.rows.device == device:
             rows[: len(self.rows)] = self.rows
-        self.rows, self.views = rows, [views(r) for r in rows]
+        self.rows, self.views = rows, [views(r, self.bins) for r in rows]
         extra = layers - len(self.counts)
         self.counts = np.concatenate([self.counts, np.zeros((extra, len(HOST_FIELDS)))])
         self.loss_cell(device)
@@ -187,8 +218,9 @@ class StepRows:
         self.clear()
 
     def clear(self) -> None:
-        """Forget the step's numbers (NaN rows, zero counts); the tensors stay where they are."""
-        if self.rows is not None and self.loss is not None:
-            self.rows.fill_(float("nan"))
+        """Forget the step's numbers (rows at their identity, zero counts); the tensors stay
+        where they are."""
+        if self.rows is not None and self.loss is not None and self.identity is not None:
+            self.rows.copy_(self.identity.expand_as(self.rows))
             self.loss.fill_(float("nan"))
         self.counts[:] = 0

@@ -252,6 +252,16 @@ class LayerRegistry:
                     self._in_rms[position] = inp.detach().float().square().mean().sqrt()
         return layer
 
+    @property
+    def index(self) -> dict[tuple[int, str], int]:
+        """(module position, place in its output) -> layer, for the layers seen so far."""
+        return self._index
+
+    @property
+    def has_output(self) -> bool:
+        """Whether a watched module's output has been seen to be the model's output."""
+        return bool(self._outputs)
+
     def is_output(self, layer: int) -> None:
         """The layer's tensor is what the model returns."""
         self._outputs.add(layer)

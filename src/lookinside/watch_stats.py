@@ -17,6 +17,14 @@ twenty times a whole-tensor sum per value, a histogram a hundred times):
   shuffled, so a random sample): the histogram and the shares at the floor and the bounds;
 - over a gradient: Σg (a NaN or an infinity anywhere makes it non-finite; it overflows only
   past about 1e32) at every step; Σg² and the sampled share of exact zeros with the details.
+
+A step's rows start at each field's identity (0 for sums and counts, ±inf for the extremes),
+so that a module called several times in one step adds its calls up (`merge_rows`): sums,
+counts and histograms add, extremes keep the most extreme. A field whose count stayed 0 was
+not measured; the host reads it as NaN. Under `torch.compile` the hooks run `traced_*`, which
+measure everything at every step with tensor operations only (no host state, so one graph)
+and add the counts into the row's last columns (`DEVICE_COUNTS`), since the shapes of a
+compiled step are not known to Python.
 """
 
 from __future__ import annotations
@@ -36,20 +44,41 @@ SUM, SUMSQ, MIN, MAX, DEAD, FLOOR, BOUND, GSUM, GSUMSQ, GZERO, PNORM = (
 )
 Views = list[Tensor]  # a row's 0-d views, one per device field, then its histogram
 DETAILS = ("dead", "floor", "bound", "gsumsq", "gzero", "pnorm")  # at the detailed steps only
+# Counts a compiled step adds on the device, after the histogram (the host's own otherwise):
+# values, sampled values, units, gradient values, sampled gradient values, gradients awaited.
+DEVICE_COUNTS = ("n", "sample", "units", "gn", "gsample", "ghooked")
 BAND = 0.01  # "at the floor" or "at a bound": within 1 % of the range
 MIN_ITEMS = 8  # items of the batch, at least, over which a unit must vary not to be dead
 MIN_PER_UNIT = 8  # fewer values per unit than this cannot tell a dead unit
 
 
 def row_width(bins: int) -> int:
-    """Columns of a device row."""
-    return HIST + bins
+    """Columns of a device row: the fields, the histogram, the device counts."""
+    return HIST + bins + len(DEVICE_COUNTS)
 
 
-def views(row: Tensor) -> Views:
+def views(row: Tensor, bins: int) -> Views:
     """Views into one layer's row, made once: `views[SUM]` ... `views[PNORM]`, then the
     histogram (`views[HIST]`). Writing through them (`out=`) costs no indexing per step."""
-    return [row[i] for i in range(HIST)] + [row[HIST:]]
+    return [row[i] for i in range(HIST)] + [row[HIST : HIST + bins]]
+
+
+def identity_row(bins: int, device: torch.device | None = None) -> Tensor:
+    """A row as a step starts: each field at its identity (0; +inf for the smallest value,
+    -inf for the largest), the parameter norm NaN (it is measured, never added)."""
+    row = torch.zeros(row_width(bins), device=device)
+    row[MIN], row[MAX], row[PNORM] = float("inf"), float("-inf"), float("nan")
+    return row
+
+
+def merge_rows(row: Tensor, new: Tensor) -> None:
+    """Add the row `new` (one more call of the same module in the step) into `row`, in
+    place: sums, counts and the histogram add; the extremes keep the most extreme."""
+    row[SUM : SUMSQ + 1] += new[SUM : SUMSQ + 1]
+    torch.minimum(row[MIN], new[MIN], out=row[MIN])
+    torch.maximum(row[MAX], new[MAX], out=row[MAX])
+    row[DEAD:PNORM] += new[DEAD:PNORM]
+    row[HIST:] += new[HIST:]
 
 
 def detail_columns(bins: int) -> list[int]:
@@ -92,6 +121,8 @@ def output_stats(
     units = int(top.numel())
     if items.numel() // units >= MIN_PER_UNIT:
         _count(top == bottom, out[DEAD])
+    else:
+        out[DEAD].fill_(float("nan"))  # too few values per unit to tell a dead one
     hist = out[HIST]
     torch.histc(sample, hist.numel(), spec.lo, spec.hi, out=hist)
     shape = [1] * sample.ndim
@@ -136,6 +167,56 @@ def gradient_stats(
     sample = flat[: hist_sample or flat.numel()]
     _count(sample == 0, out[GZERO])
     return flat.numel(), sample.numel()
+
+
+def traced_output_row(
+    x: Tensor, spec: LayerSpec, hist_sample: int | None, bins: int, hooked: bool
+) -> Tensor:
+    """Everything `output_stats` measures at a detailed step, and the counts, as a row to
+    `merge_rows`: tensor operations only, for a compiled step (see the module docstring)."""
+    x = x.detach().float()
+    flat = x.reshape(-1)
+    if x.ndim < 2:
+        sample, items = flat, flat.view(1, -1)
+    else:
+        sample = first_items(x, hist_sample)
+        items = x if hist_sample is None else x[: max(sample.shape[0], MIN_ITEMS)]
+    axis = spec.unit_dim % x.ndim if x.ndim >= 2 else 0
+    others = tuple(d for d in range(items.ndim) if d != axis)
+    top, bottom = torch.amax(items, others), torch.amin(items, others)
+    units = top.numel()
+    nan = torch.full((), float("nan"), device=x.device)
+    dead = (top == bottom).sum() if items.numel() // units >= MIN_PER_UNIT else nan
+    shape = [1] * sample.ndim
+    if sample.ndim >= 2:
+        shape[axis] = units
+    floor = (sample <= torch.lerp(bottom, top, BAND).view(shape)).sum()
+    bound = _at_bounds(sample, spec.bounds).sum() if spec.bounds is not None else floor * 0
+    zero = floor * 0.0
+    fields = torch.stack([
+        flat.sum(), torch.dot(flat, flat), bottom.amin(), flat.amax(), dead.float(),
+        floor.float(), bound.float(), zero, zero, zero, nan,
+    ])  # fmt: skip
+    hist = torch.histc(sample, bins, spec.lo, spec.hi)
+    counts = torch.stack([
+        zero + flat.numel(), zero + sample.numel(), zero + units, zero, zero, zero + hooked
+    ])  # fmt: skip
+    return torch.cat([fields, hist, counts])
+
+
+def traced_gradient_row(g: Tensor, hist_sample: int | None, bins: int) -> Tensor:
+    """Σg, Σg² and the sampled zeros of a gradient, with its counts, as a row to
+    `merge_rows`: tensor operations only, for a compiled step."""
+    flat = g.detach().reshape(-1).float()
+    sample = flat[: hist_sample or flat.numel()]
+    zero = flat.new_zeros(())
+    inf = zero + float("inf")
+    fields = torch.stack([
+        zero, zero, inf, -inf, zero, zero, zero,
+        flat.sum(), torch.dot(flat, flat), (sample == 0).sum().float(), zero,
+    ])  # fmt: skip
+    counts = torch.stack([zero, zero, zero, zero + flat.numel(), zero + sample.numel(), zero])
+    return torch.cat([fields, flat.new_zeros(bins), counts])
 
 
 def parameter_norm(params: Sequence[Tensor], out: Tensor) -> None:

@@ -25,6 +25,7 @@ class OptimizerSpy:
         self._seen: set[int] = set()  # optimizers stepping this model
         self._held: set[int] = set()  # the parameters they hold
         self.facts: dict[str, Any] = {}  # the optimizer's class, the largest lr it reached
+        self.steps = 0  # steps taken by the optimizers holding the model's parameters
         self._handle = register_optimizer_step_pre_hook(self._before_step)
 
     def _before_step(self, opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
@@ -35,6 +36,7 @@ class OptimizerSpy:
             self._seen.add(id(opt))
             self._held |= held
             self.facts["optimizer"] = type(opt).__name__
+        self.steps += 1
         lrs = [g["lr"] for g in opt.param_groups if isinstance(g.get("lr"), (int, float))]
         if lrs:
             self.facts["lr"] = max(float(max(lrs)), self.facts.get("lr", 0.0))

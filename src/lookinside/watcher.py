@@ -7,30 +7,41 @@
             ...                      # backward, step
     w.report()                       # or li.diagnose(w.telemetry), w.telemetry["fc"].std
 
-Every forward of the root model in training mode with gradients enabled is one step; other
-forwards (evaluation, `torch.no_grad()`) are not recorded. A module called several times in
-one step keeps its last call. At each recorded step, hooks measure on the device, without
-reading anything on the host (see `watch_stats`): each watched module's outputs (every float
-tensor inside a tuple, list or dict, named by its place), the model's input and output, each
-output's gradient, and each module's parameter norm after the optimizer's step. The numbers go
-into a device buffer that moves to the host a chunk of steps at a time (`watch_buffer`).
+Which forwards count: a forward of the root model in training mode with gradients enabled
+belongs to a step; others (evaluation, `torch.no_grad()`) are not recorded. One optimizer step
+is one step: every training forward between two steps of an optimizer holding the model's
+parameters (a siamese pair, a weight-shared encoder, gradient accumulation) adds into the same
+step; until the first optimizer step, and for a model that no optimizer steps, each training
+forward is a step. A module called several times in a step records their aggregate: sums,
+counts and histograms add up, the extremes are over all calls (`watch_stats.merge_rows`).
+
+At each recorded step, hooks measure on the device, without reading anything on the host (see
+`watch_stats`): each watched module's outputs (every float tensor inside a tuple, list or dict,
+named by its place), the model's input and output, each output's gradient, and each module's
+parameter norm after the optimizer's step. The numbers go into a device buffer that moves to
+the host a chunk of steps at a time (`watch_buffer`).
+
+`torch.compile`: watch, then compile, or compile, then watch (the compiled module's layers are
+watched). Inside a compiled model the layers' hooks are traced into its graph: they measure
+every statistic at every step with tensor operations only, and the bookkeeping (which step,
+recorded or not) runs eagerly around the graph, so after a warm-up of a step or two there is
+one graph and no recompilation.
 
 Which modules: by default the model's blocks (see `watch_layers.default_modules`).
 """
 
 from __future__ import annotations
 
-import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .distributed import unwrap
 from .telemetry import Telemetry
+from .unwrap import unwrap
 from .watch_buffer import AWAITED, StepBuffer, StepRows
 from .watch_layers import (
     INPUT,
@@ -41,12 +52,30 @@ from .watch_layers import (
     model_facts,
     tensors_in,
 )
-from .watch_stats import PNORM, detail_columns, gradient_stats, output_stats, parameter_norm
+from .watch_stats import (
+    PNORM,
+    detail_columns,
+    gradient_stats,
+    identity_row,
+    merge_rows,
+    output_stats,
+    parameter_norm,
+    traced_gradient_row,
+    traced_output_row,
+    views,
+)
 from .watch_training import OptimizerSpy, loss_name
 
 __all__ = ["BINS", "Watcher", "default_modules", "loss_name", "watch"]
 
 BINS = 40
+Fn = TypeVar("Fn", bound=Callable[..., Any])
+
+
+def eager(fn: Fn) -> Fn:
+    """`fn` runs as plain Python even inside a compiled model: the bookkeeping of steps,
+    which `torch.compile` must not trace (its graph would depend on every step's count)."""
+    return cast(Fn, torch.compiler.disable(fn))  # type: ignore[no-untyped-call]
 
 
 class Watcher:
@@ -97,26 +126,33 @@ class Watcher:
         self.layers = LayerRegistry(named)
         self._buffer = StepBuffer(bins, chunk, max_steps)
         self.meta: dict[str, Any] = model_facts(model)
-        self._step = first_step  # training forwards seen (and, resuming, done before)
+        self._step = first_step  # steps seen (and, resuming, done before)
         self._recorded = 0  # recorded steps so far
-        self._recording = False
-        self._detailed = False  # this step measures the details too
-        self._seen: dict[int, tuple[Any, int]] = {}  # id of a tensor recorded this forward ->
-        # (a weak reference to it, its layer): the model's output is matched against these
-        self._norms: list[int] = []  # positions of this step's modules, for their norms
+        self._open = False  # a step is open: its rows gather the forwards until it is filed
+        self._open_recorded = False  # ... and it is recorded
+        self._opened_at = -1  # the optimizer steps counted when it opened
+        self._recording = False  # this forward is recorded
+        self._detailed = False  # the open step measures the details too
+        self._written: set[int] = set()  # layers written this step (later calls add up)
+        self._graded: set[int] = set()  # layers whose gradient came this step
+        self._seen: dict[int, tuple[Tensor, int]] = {}  # the data of a tensor recorded this
+        # forward -> (the tensor, its layer): the model's output is matched against these
         self._eager = StepRows(bins)  # the step in progress
         self._graph = StepRows(bins)  # what a captured CUDA graph's step writes, each replay
         self._rows = self._eager
         self._captured_counts = np.zeros((0, 0))  # the captured step's counts
+        self._registering = False  # a forward that only sees the layers (`_see_layers`)
+        self._layer_outputs: set[str] = set()  # places in the model's output that are layers'
         self._optimizers = OptimizerSpy(model)
-        self._handles = [model.register_forward_pre_hook(self._before_forward)]
+        self._handles = [model.register_forward_pre_hook(self._before_forward, with_kwargs=True)]
         try:
             for i, m in enumerate(self.layers.modules):
                 self._handles.append(m.register_forward_hook(self._make_forward(i)))
             self._handles.append(model.register_forward_hook(self._after_forward))
             batch_norm = first_batch_norm(model)
             if batch_norm is not None:
-                self._handles.append(batch_norm.register_forward_pre_hook(self._norm_batch))
+                self._norm_batch_handle = batch_norm.register_forward_pre_hook(self._norm_batch)
+                self._handles.append(self._norm_batch_handle)
         except BaseException:
             self.remove()
             raise
@@ -127,34 +163,78 @@ class Watcher:
         return self._every * self._buffer.rate
 
     # ------------------------------------------------------------------ recording
-    def _before_forward(self, module: nn.Module, args: Any) -> None:
-        self._commit()  # the previous step is over, whatever this forward is
+    @eager
+    def _before_forward(self, module: nn.Module, args: Any, kwargs: dict[str, Any]) -> None:
+        if self._registering:
+            return
         if self._rows is self._graph:  # capturing: counted at each replay (`on_replay`)
             self._recording = self._detailed = True
         elif module.training and torch.is_grad_enabled():
-            self._start_step()
+            if not self._open or self._optimizers.steps != self._opened_at or not self._opened_at:
+                self._commit()
+                self._start_step()
+            self._recording = self._open_recorded
+        else:
+            self._recording = False
         if self._recording:
             x = next((t for _, t in tensors_in(args) if t.is_floating_point()), None)
             if x is not None and x.numel():
                 self._record(INPUT, "", x, "input")
+            if not self.layers.first and self._rows is self._eager:  # never in a capture
+                self._see_layers(module, args, kwargs)
 
+    def _see_layers(self, model: nn.Module, args: Any, kwargs: dict[str, Any]) -> None:
+        """Before the first recorded step, run the forward once more without gradients, only
+        to see (register) its layers, eagerly: `torch.compile` then traces the hooks whole,
+        with no graph break (a break, once compiled, would stay). What a forward changes is
+        put back: the buffers (BatchNorm's running statistics) and the random generators."""
+        buffers = [(b, b.clone()) for b in model.buffers()]
+        cpu_rng = torch.get_rng_state()
+        cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+        self._registering = True
+        try:
+            with torch.no_grad():
+                model(*args, **kwargs)
+        except Exception:  # the real forward raises it, or registers as it goes
+            pass
+        finally:
+            self._registering = False
+            self._seen.clear()
+            with torch.no_grad():
+                for b, saved in buffers:
+                    b.copy_(saved)
+            torch.set_rng_state(cpu_rng)
+            if cuda_rng is not None:
+                torch.cuda.set_rng_state_all(cuda_rng)
+
+    @eager
     def _norm_batch(self, module: nn.Module, args: Any) -> None:
         """Note the items a BatchNorm normalises over in training (its input's first axis),
-        once: the diagnosis warns when they are too few for its statistics."""
+        once (then the hook goes): the diagnosis warns when they are too few."""
         x = args[0] if args and isinstance(args[0], Tensor) else None
         if module.training and x is not None and x.ndim and "norm_batch" not in self.meta:
             self.meta["norm_batch"] = {"items": int(x.shape[0]), "layer": type(module).__name__}
+            self._norm_batch_handle.remove()
 
     def _start_step(self) -> None:
-        """A training step begins: is it recorded, with details?"""
-        self._recording = self._step % self.every == 0
+        """A step opens: is it recorded, with details?"""
+        self._open, self._opened_at = True, self._optimizers.steps
+        self._open_recorded = self._step % self.every == 0
         self._step += 1
-        if self._recording:
+        if self._open_recorded:
             self._detailed = self._recorded % self.detail == 0
             self._recorded += 1
 
     def _make_forward(self, position: int) -> Any:
         def on_forward(module: nn.Module, args: Any, out: Any) -> None:
+            if torch.compiler.is_compiling():
+                self._traced(position, args, out)
+                return
+            if self._registering:
+                for path, x in tensors_in(out):
+                    if x.is_floating_point() and x.numel():
+                        self._first_sight(position, path, x, args, hook=False)
+                return
             if not self._recording:
                 return
             if isinstance(out, Tensor):  # the common case, without walking a structure
@@ -171,7 +251,11 @@ class Watcher:
 
         return on_forward
 
+    @eager
     def _after_forward(self, module: nn.Module, args: Any, out: Any) -> None:
+        if self._registering:
+            self._see_output(out)
+            return
         if not self._recording:
             return
         recorded = False
@@ -181,36 +265,111 @@ class Watcher:
             recorded = True
             if "outputs" not in self.meta:
                 self.meta["outputs"] = int(x.shape[-1]) if x.ndim else 1
-            seen = self._seen.get(id(x))
-            if seen is not None and seen[0]() is x:  # the same tensor, not a recycled id
-                self.layers.is_output(seen[1])
-            else:
-                self._record(OUTPUT, path, x, "output")
+            if not self._is_a_layers(path, x):  # a compiled graph's layer outputs are
+                self._record(OUTPUT, path, x, "output")  # not seen here, but known
         if not recorded:
             self.layers.called(OUTPUT, out, recorded)
         self._seen.clear()
 
+    def _is_a_layers(self, path: str, x: Tensor) -> bool:
+        """Whether the model's output `x` at `path` is a watched layer's (then recorded)."""
+        seen = self._seen.get(x.data_ptr())
+        if seen is not None and seen[0].shape == x.shape:  # the same values (a compiled
+            self.layers.is_output(seen[1])  # graph may return an alias of the tensor)
+            self._layer_outputs.add(path)
+            return True
+        return not self._seen and path in self._layer_outputs
+
+    def _see_output(self, out: Any) -> None:
+        """The model's outputs in a forward that only sees the layers: which are a layer's."""
+        for path, x in tensors_in(out):
+            if x.is_floating_point() and x.numel() and not self._is_a_layers(path, x):
+                self.layers.layer(OUTPUT, path, x, "output")
+
     def _record(self, position: int, path: str, x: Tensor, role: str, args: Any = ()) -> None:
         layer = self.layers.layer(position, path, x, role, args)
         rows = self._rows
-        out = rows.of(layer, len(self.layers.specs), x.device)
-        counts = rows.counts[layer]
+        row = rows.of(layer, len(self.layers.specs), x.device)
+        scratch = identity_row(self.bins, x.device) if layer in self._written else None
         light = not self._detailed or position == INPUT
         spec = self.layers.specs[layer]
-        counts[0], counts[1], counts[2] = output_stats(x, out, spec, self.hist_sample, light)
-        if self.params and self._detailed and self.layers.first.get(position) == layer:
-            self._norms.append(position)
-        self._seen[id(x)] = (weakref.ref(x), layer)
+        out = row if scratch is None else views(scratch, self.bins)
+        counts = output_stats(x, out, spec, self.hist_sample, light)
+        if scratch is None:
+            rows.counts[layer, :3] = counts
+            self._written.add(layer)
+        else:  # another call of the module in this step: add it up
+            assert rows.rows is not None
+            merge_rows(rows.rows[layer], scratch)
+            rows.counts[layer, :3] += counts
+        if position != INPUT:
+            self._seen[x.data_ptr()] = (x, layer)
         if self.grads and x.requires_grad:
-            counts[3] = AWAITED  # until the backward brings a gradient
+            if rows.counts[layer, 3] == 0:
+                rows.counts[layer, 3] = AWAITED  # until the backward brings a gradient
             x.register_hook(self._make_gradient(rows, layer))  # type: ignore[no-untyped-call]
 
     def _make_gradient(self, rows: StepRows, layer: int) -> Any:
         detailed = self._detailed
 
         def on_gradient(g: Tensor) -> None:
-            out = rows.views[layer]
-            rows.counts[layer, 3:5] = gradient_stats(g, out, self.hist_sample, detailed)
+            row = rows.views[layer]
+            if layer not in self._graded:
+                rows.counts[layer, 3:5] = gradient_stats(g, row, self.hist_sample, detailed)
+                self._graded.add(layer)
+                return
+            scratch = identity_row(self.bins, g.device)
+            counts = gradient_stats(g, views(scratch, self.bins), self.hist_sample, detailed)
+            assert rows.rows is not None
+            merge_rows(rows.rows[layer], scratch)
+            rows.counts[layer, 3:5] += counts
+
+        return on_gradient
+
+    # ------------------------------------------------------------------ torch.compile
+    def _traced(self, position: int, args: Any, out: Any) -> None:
+        """A watched module's forward hook inside a compiled graph: measure every output
+        with tensor operations only (see the module docstring)."""
+        if not (self.model.training and torch.is_grad_enabled()):
+            return
+        for path, x in tensors_in(out):
+            if not x.is_floating_point() or not x.numel():
+                continue
+            layer = self.layers.index.get((position, path))
+            first = layer is None
+            if layer is None:  # first sight: registered eagerly, once (warm-up)
+                layer = self._first_sight(position, path, x, args)
+            rows = self._rows.rows
+            assert rows is not None
+            spec = self.layers.specs[layer]
+            hooked = self.grads and x.requires_grad
+            merge_rows(rows[layer], traced_output_row(x, spec, self.hist_sample, self.bins, hooked))
+            if hooked and not first:
+                x.register_hook(self._make_traced_gradient(layer))  # type: ignore[no-untyped-call]
+
+    @eager
+    def _first_sight(
+        self, position: int, path: str, x: Tensor, args: Any, hook: bool = True
+    ) -> int:
+        layer = self.layers.layer(position, path, x, "layer", args)
+        self._rows.of(layer, len(self.layers.specs), x.device)
+        self.layers.called(position, x, True)
+        self._seen[x.data_ptr()] = (x, layer)
+        if hook and self.grads and x.requires_grad:  # here, on the real tensor: a hook registered
+            # in the graph after this break would not be called
+            x.register_hook(self._make_traced_gradient(layer, late=True))  # type: ignore[no-untyped-call]
+        return layer
+
+    def _make_traced_gradient(self, layer: int, late: bool = False) -> Any:
+        """The gradient's hook for a compiled step; `late`: it finds the rows when called
+        (in the warm-up, the rows grow as layers are first seen)."""
+        step_rows, hist_sample, bins = self._rows, self.hist_sample, self.bins
+        fixed = step_rows.rows
+
+        def on_gradient(g: Tensor) -> None:
+            rows = step_rows.rows if late else fixed
+            assert rows is not None
+            merge_rows(rows[layer], traced_gradient_row(g, hist_sample, bins))
 
         return on_gradient
 
@@ -225,19 +384,23 @@ class Watcher:
         self.meta.setdefault("loss", loss_name(loss))
 
     def _commit(self) -> None:
-        """Close the step in progress: parameter norms, then file it."""
-        positions, self._norms = self._norms, []
+        """Close the open step: parameter norms, then file it (or forget it, unrecorded)."""
         self._seen.clear()
-        if not self._recording or self._rows is self._graph:
-            self._recording = False
+        self._written.clear()
+        self._graded.clear()
+        was_open, self._open, self._recording = self._open, False, False
+        if self._rows is self._graph:
             return
-        self._recording = False
         rows = self._eager
-        for position in positions:
-            ps = list(self.layers.modules[position].parameters())
-            if ps:
-                out = rows.of(self.layers.first[position], len(self.layers.specs), ps[0].device)
-                parameter_norm(ps, out[PNORM])
+        if not (was_open and self._open_recorded):
+            rows.clear()  # a compiled graph measures the steps that are not recorded too
+            return
+        if self.params and self._detailed:
+            for position, layer in self.layers.first.items():
+                ps = list(self.layers.modules[position].parameters())
+                if ps:
+                    out = rows.of(layer, len(self.layers.specs), ps[0].device)
+                    parameter_norm(ps, out[PNORM])
         rows.file(self._buffer, self._step - 1)
 
     # ------------------------------------------------------------------ CUDA graphs
@@ -252,7 +415,6 @@ class Watcher:
         self._recording = False
         self._rows = self._eager
         self._captured_counts = self._graph.counts.copy()
-        self._norms = []
         self._seen.clear()
 
     def on_replay(self) -> None:
@@ -261,14 +423,14 @@ class Watcher:
         the loss recorded after the batch joins it; the next step files it."""
         self._commit()
         self._start_step()
+        self._opened_at = -1  # the replay held its optimizer step: the next forward is anew
+        self._recording = self._open_recorded
         if not self._recording or self._graph.rows is None:
             self._recording = False
             return
         rows = self._eager
         rows.take(self._graph, self._captured_counts)
-        if self.params and self._detailed:
-            self._norms = sorted(self.layers.first)
-        elif not self._detailed:
+        if not self._detailed:
             assert rows.rows is not None
             rows.rows[:, detail_columns(self.bins)] = float("nan")
             rows.counts[:, [1, 2, 4]] = 0  # sampled values, units, sampled gradient values

@@ -1,0 +1,121 @@
+"""watch and torch.compile, in either order: the statistics equal eager ones, and after a
+warm-up every step runs one graph, compiled once (no recompilation)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+import torch._dynamo
+import torch.nn.functional as F
+from torch import nn
+
+import lookinside as li
+from lookinside.telemetry import Telemetry
+
+STEPS, WARM_UP = 8, 2
+# torch's own warnings while compiling (dynamo reads `.grad` of the tensors it traces; the
+# inductor imports torch.jit): not ours to fix
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:The .grad attribute of a Tensor that is not a leaf"),
+    pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated"),
+]
+
+
+def mlp(small: bool = False) -> nn.Sequential:
+    torch.manual_seed(0)
+    if small:  # fewer kernels for the C++ compiler
+        return nn.Sequential(nn.Linear(12, 32), nn.ReLU(), nn.Linear(32, 4))
+    return nn.Sequential(
+        nn.Linear(12, 32), nn.ReLU(), nn.Linear(32, 32), nn.Tanh(), nn.Linear(32, 4)
+    )
+
+
+class Counting:
+    """A torch.compile backend (aot_eager inside) that counts the graphs it compiles and
+    the calls of each."""
+
+    def __init__(self, inner: str = "aot_eager") -> None:
+        self.inner = torch._dynamo.lookup_backend(inner)
+        self.compiled = 0
+        self.calls: list[int] = []
+
+    def __call__(self, gm: torch.fx.GraphModule, inputs: list[torch.Tensor]) -> Callable[..., Any]:
+        index, self.compiled = self.compiled, self.compiled + 1
+        run = self.inner(gm, inputs)
+
+        def counted(*args: Any) -> Any:
+            self.calls.append(index)
+            return run(*args)
+
+        return counted
+
+
+def train(
+    order: str, backend: Any = "aot_eager", small: bool = False
+) -> tuple[Telemetry, list[int], list[list[int]]]:
+    """Train the MLP for STEPS steps (then one evaluation forward); returns the telemetry,
+    the graphs compiled by each step's end and the graphs each step called."""
+    torch._dynamo.reset()
+    model = mlp(small)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    counting = backend if isinstance(backend, Counting) else None
+    if order == "compile-then-watch":
+        run = torch.compile(model, backend=backend)
+        w = li.watch(run)
+    elif order == "watch-then-compile":
+        w = li.watch(model)
+        run = torch.compile(model, backend=backend)
+    else:
+        w, run = li.watch(model), model
+    torch.manual_seed(1)
+    xs, ys = torch.randn(STEPS, 64, 12), torch.randint(0, 4, (STEPS, 64))
+    compiled, called = [], []
+    for x, y in zip(xs, ys, strict=True):
+        before = len(counting.calls) if counting else 0
+        loss = F.cross_entropy(run(x), y)
+        w.record_loss(loss)
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        compiled.append(counting.compiled if counting else 0)
+        called.append(counting.calls[before:] if counting else [])
+    with torch.no_grad():
+        run.eval()(xs[0])  # evaluation: not a step
+    w.remove()
+    return w.telemetry, compiled, called
+
+
+def assert_same(eager: Telemetry, compiled: Telemetry) -> None:
+    """Equal wherever both measured (a compiled step measures the details at every step)."""
+    assert [s.name for s in compiled.specs] == [s.name for s in eager.specs]
+    np.testing.assert_array_equal(compiled.steps, eager.steps)
+    measured = ~np.isnan(eager.values)
+    assert (~np.isnan(compiled.values) | ~measured).all(), "compiled left out a statistic"
+    np.testing.assert_allclose(compiled.values[measured], eager.values[measured], rtol=1e-4,
+                               atol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(compiled.losses, eager.losses, rtol=1e-5)
+    both = ~np.isnan(eager.hist)
+    np.testing.assert_array_equal(compiled.hist[both], eager.hist[both])
+
+
+@pytest.mark.parametrize("order", ["watch-then-compile", "compile-then-watch"])
+def test_compiled_telemetry_equals_eager_with_one_graph_after_warm_up(order: str) -> None:
+    eager, _, _ = train("eager")
+    backend = Counting()
+    compiled, graphs, called = train(order, backend)
+    assert_same(eager, compiled)
+    assert graphs[WARM_UP - 1] == graphs[-1], f"recompiled after the warm-up: {graphs}"
+    assert all(len(c) == 1 for c in called[WARM_UP:]), f"graphs called per step: {called}"
+    assert len({c[0] for c in called[WARM_UP:]}) == 1
+    assert compiled["2"].spec.name == "2" and not compiled.meta["not_recorded"]
+
+
+def test_compiled_with_inductor_equals_eager() -> None:
+    """The real compiler on the CPU (C++ code generation): the same numbers."""
+    eager, _, _ = train("eager", small=True)
+    compiled, _, _ = train("watch-then-compile", "inductor", small=True)
+    assert_same(eager, compiled)
