@@ -300,3 +300,22 @@ def test_one_optimizer_step_is_one_step_whatever_the_forwards() -> None:
             opt.zero_grad()
     assert w.telemetry.steps.tolist() == [0, 1, 2, 3, 4]
     assert w.telemetry["0"].field("n").tolist() == [64, 64, 128, 128, 128]
+
+
+def test_two_forwards_before_the_first_optimizer_step_keep_their_gradients_apart() -> None:
+    """Before any optimizer step each forward is a step; a pair's backward comes after the
+    first of them was filed: its gradient is not measured there (NaN, not "never came"), and
+    not added to the second's."""
+    model = relu_net()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    a, b = torch.randn(8, 6), torch.randn(8, 6)
+    with li.watch(model) as w:
+        for _ in range(2):
+            (model(a) - model(b)).pow(2).mean().backward()
+            opt.step()
+            opt.zero_grad()
+    layer = w.telemetry["0"]
+    assert w.telemetry.steps.tolist() == [0, 1, 2]
+    assert np.isnan(layer.field("gn")[0]) and np.isnan(layer.field("gsum")[0])
+    assert layer.field("gn")[1] == layer.field("n")[1] == 8 * 16
+    assert layer.field("gn")[2] == layer.field("n")[2] == 2 * 8 * 16

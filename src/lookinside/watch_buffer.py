@@ -224,3 +224,49 @@ class StepRows:
             self.rows.copy_(self.identity.expand_as(self.rows))
             self.loss.fill_(float("nan"))
         self.counts[:] = 0
+
+
+class TracedRows:
+    """The rows compiled graphs write, a ring of tensors taken in turn, one per forward. A
+    graph keeps the tensor its hooks write for its backward, so nothing else may write that
+    tensor until the backward is done: each forward writes a tensor of its own (a pair through
+    the model before one backward included), cleared only when its turn comes back, `RING`
+    forwards later. Eager records (the model's input and output, the parameter norms) go to a
+    `StepRows` of their own, into which a step's traced rows are added when it is filed."""
+
+    RING = 4
+
+    def __init__(self, bins: int) -> None:
+        self.bins = bins
+        self.rows: Tensor | None = None  # what the forward in progress writes
+        self._ring: list[Tensor] = []
+        self._turn = 0
+        self._used: list[Tensor] = []  # the open step's
+
+    def grow(self, layers: int, device: torch.device) -> None:
+        """Room for `layers` layers on `device` (rows kept, new ones at their identity)."""
+        if self.rows is not None and self.rows.device == device and len(self.rows) >= layers:
+            return
+        identity = identity_row(self.bins, device)
+        ring = [identity.repeat(layers, 1) for _ in range(self.RING)]
+        for old, new in zip(self._ring, ring, strict=False):
+            if old.device == device:
+                new[: len(old)] = old
+        self._used = [ring[self._ring.index(t)] for t in self._used if t.device == device]
+        self._ring, self.rows = ring, ring[self._turn]
+        if not self._used:
+            self._used.append(self.rows)
+
+    def next_forward(self) -> None:
+        """A training forward begins: it writes the next tensor of the ring, cleared."""
+        if not self._ring:
+            return  # nothing compiled
+        self._turn = (self._turn + 1) % self.RING
+        self.rows = self._ring[self._turn]
+        self.rows.copy_(identity_row(self.bins, self.rows.device).expand_as(self.rows))
+        self._used.append(self.rows)
+
+    def take(self) -> list[Tensor]:
+        """The rows the step that ends wrote (read only from now on)."""
+        used, self._used = self._used, []
+        return used

@@ -73,12 +73,13 @@ def identity_row(bins: int, device: torch.device | None = None) -> Tensor:
 
 def merge_rows(row: Tensor, new: Tensor) -> None:
     """Add the row `new` (one more call of the same module in the step) into `row`, in
-    place: sums, counts and the histogram add; the extremes keep the most extreme."""
-    row[SUM : SUMSQ + 1] += new[SUM : SUMSQ + 1]
-    torch.minimum(row[MIN], new[MIN], out=row[MIN])
-    torch.maximum(row[MAX], new[MAX], out=row[MAX])
-    row[DEAD:PNORM] += new[DEAD:PNORM]
-    row[HIST:] += new[HIST:]
+    place, or a block of rows into another: sums, counts and the histogram add; the
+    extremes keep the most extreme; the parameter norm stays `row`'s."""
+    row[..., SUM : SUMSQ + 1] += new[..., SUM : SUMSQ + 1]
+    row[..., MIN] = torch.minimum(row[..., MIN], new[..., MIN])
+    row[..., MAX] = torch.maximum(row[..., MAX], new[..., MAX])
+    row[..., DEAD:PNORM] += new[..., DEAD:PNORM]
+    row[..., HIST:] += new[..., HIST:]
 
 
 def detail_columns(bins: int) -> list[int]:
@@ -131,6 +132,8 @@ def output_stats(
     _count(sample <= torch.lerp(bottom, top, BAND).view(shape), out[FLOOR])
     if spec.bounds is not None:
         _count(_at_bounds(sample, spec.bounds), out[BOUND])
+    else:
+        out[BOUND].fill_(float("nan"))  # no bounds to be at
     return flat.numel(), sample.numel(), units
 
 
@@ -191,7 +194,7 @@ def traced_output_row(
     if sample.ndim >= 2:
         shape[axis] = units
     floor = (sample <= torch.lerp(bottom, top, BAND).view(shape)).sum()
-    bound = _at_bounds(sample, spec.bounds).sum() if spec.bounds is not None else floor * 0
+    bound = _at_bounds(sample, spec.bounds).sum() if spec.bounds is not None else nan
     zero = floor * 0.0
     fields = torch.stack([
         flat.sum(), torch.dot(flat, flat), bottom.amin(), flat.amax(), dead.float(),

@@ -23,17 +23,20 @@ the host a chunk of steps at a time (`watch_buffer`).
 
 `torch.compile`: watch, then compile, or compile, then watch (the compiled module's layers are
 watched). Inside a compiled model the layers' hooks are traced into its graph: they measure
-every statistic at every step with tensor operations only, and the bookkeeping (which step,
-recorded or not) runs eagerly around the graph, so after a warm-up of a step or two there is
-one graph and no recompilation.
+every statistic at every step with tensor operations only, into rows of their own for each
+forward (`watch_buffer.TracedRows`), and the bookkeeping (which step, recorded or not) runs
+eagerly around the graph. When a compiled model first runs, `_see_layers` runs its forward
+once more, eagerly, to register the layers; then every step runs one graph, compiled once.
 
 Which modules: by default the model's blocks (see `watch_layers.default_modules`).
 """
 
 from __future__ import annotations
 
+import sys
+import weakref
 from collections.abc import Callable, Sequence
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any, TypeVar, cast
 
 import numpy as np
@@ -42,7 +45,7 @@ from torch import Tensor, nn
 
 from .telemetry import Telemetry
 from .unwrap import unwrap
-from .watch_buffer import AWAITED, StepBuffer, StepRows
+from .watch_buffer import AWAITED, StepBuffer, StepRows, TracedRows
 from .watch_layers import (
     INPUT,
     OUTPUT,
@@ -70,6 +73,23 @@ __all__ = ["BINS", "Watcher", "default_modules", "loss_name", "watch"]
 
 BINS = 40
 Fn = TypeVar("Fn", bound=Callable[..., Any])
+
+
+def _called_from_compiled_code() -> bool:
+    """Whether the caller runs inside `torch.compile`'d code (a compiled module or function
+    up the stack), read once, at the first recorded forward."""
+    from torch._dynamo import eval_frame
+
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None:
+        owner = frame.f_locals.get("self")
+        if isinstance(owner, eval_frame.OptimizedModule) or (
+            isinstance(owner, eval_frame._TorchDynamoContext)
+            and not isinstance(owner, eval_frame.DisableContext)
+        ):
+            return True
+        frame = frame.f_back
+    return False
 
 
 def eager(fn: Fn) -> Fn:
@@ -142,6 +162,11 @@ class Watcher:
         self._rows = self._eager
         self._captured_counts = np.zeros((0, 0))  # the captured step's counts
         self._registering = False  # a forward that only sees the layers (`_see_layers`)
+        self._looked = False  # whether the first recorded forward was looked at
+        self._traced_rows = TracedRows(bins)  # what compiled graphs write (see TracedRows)
+        self._gradient_came = False  # a gradient came back in the open step
+        self._hooked: list[Any] = []  # weak references to the open step's hooked outputs
+        self._open_id = 0  # the open step's number among those opened (tags its hooks)
         self._layer_outputs: set[str] = set()  # places in the model's output that are layers'
         self._optimizers = OptimizerSpy(model)
         self._handles = [model.register_forward_pre_hook(self._before_forward, with_kwargs=True)]
@@ -170,7 +195,7 @@ class Watcher:
         if self._rows is self._graph:  # capturing: counted at each replay (`on_replay`)
             self._recording = self._detailed = True
         elif module.training and torch.is_grad_enabled():
-            if not self._open or self._optimizers.steps != self._opened_at or not self._opened_at:
+            if self._new_step():
                 self._commit()
                 self._start_step()
             self._recording = self._open_recorded
@@ -180,14 +205,24 @@ class Watcher:
             x = next((t for _, t in tensors_in(args) if t.is_floating_point()), None)
             if x is not None and x.numel():
                 self._record(INPUT, "", x, "input")
-            if not self.layers.first and self._rows is self._eager:  # never in a capture
-                self._see_layers(module, args, kwargs)
+            if not self._looked and self._rows is self._eager:  # never in a CUDA capture
+                self._looked = True
+                if _called_from_compiled_code():
+                    self._see_layers(module, args, kwargs)
+        if module.training and torch.is_grad_enabled() and self._rows is self._eager:
+            self._traced_rows.next_forward()
+
+    def _new_step(self) -> bool:
+        """Whether a training forward opens a new step: none is open, an optimizer holding
+        the model's parameters has stepped since it opened, or none has stepped yet."""
+        return not self._open or self._optimizers.steps != self._opened_at or not self._opened_at
 
     def _see_layers(self, model: nn.Module, args: Any, kwargs: dict[str, Any]) -> None:
-        """Before the first recorded step, run the forward once more without gradients, only
-        to see (register) its layers, eagerly: `torch.compile` then traces the hooks whole,
-        with no graph break (a break, once compiled, would stay). What a forward changes is
-        put back: the buffers (BatchNorm's running statistics) and the random generators."""
+        """When a compiled model first runs, run its forward once more, eagerly and without
+        gradients, only to see (register) its layers: `torch.compile` then traces the hooks
+        whole, with no graph break (a break, once compiled, would stay). What a forward
+        changes is put back: the buffers (BatchNorm's running statistics) and the random
+        generators; a forward that changes its input in place would change it twice."""
         buffers = [(b, b.clone()) for b in model.buffers()]
         cpu_rng = torch.get_rng_state()
         cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
@@ -219,6 +254,8 @@ class Watcher:
     def _start_step(self) -> None:
         """A step opens: is it recorded, with details?"""
         self._open, self._opened_at = True, self._optimizers.steps
+        self._gradient_came, self._hooked = False, []
+        self._open_id += 1
         self._open_recorded = self._step % self.every == 0
         self._step += 1
         if self._open_recorded:
@@ -308,11 +345,15 @@ class Watcher:
             if rows.counts[layer, 3] == 0:
                 rows.counts[layer, 3] = AWAITED  # until the backward brings a gradient
             x.register_hook(self._make_gradient(rows, layer))  # type: ignore[no-untyped-call]
+            self._hooked.append(weakref.ref(x))
 
     def _make_gradient(self, rows: StepRows, layer: int) -> Any:
-        detailed = self._detailed
+        detailed, step = self._detailed, self._open_id
 
         def on_gradient(g: Tensor) -> None:
+            if step != self._open_id:
+                return  # its step was filed before the backward (two forwards, then one)
+            self._gradient_came = True
             row = rows.views[layer]
             if layer not in self._graded:
                 rows.counts[layer, 3:5] = gradient_stats(g, row, self.hist_sample, detailed)
@@ -339,13 +380,13 @@ class Watcher:
             first = layer is None
             if layer is None:  # first sight: registered eagerly, once (warm-up)
                 layer = self._first_sight(position, path, x, args)
-            rows = self._rows.rows
+            rows = self._traced_rows.rows
             assert rows is not None
             spec = self.layers.specs[layer]
             hooked = self.grads and x.requires_grad
             merge_rows(rows[layer], traced_output_row(x, spec, self.hist_sample, self.bins, hooked))
             if hooked and not first:
-                x.register_hook(self._make_traced_gradient(layer))  # type: ignore[no-untyped-call]
+                x.register_hook(self._make_traced_gradient(layer, rows))  # type: ignore[no-untyped-call]
 
     @eager
     def _first_sight(
@@ -353,23 +394,23 @@ class Watcher:
     ) -> int:
         layer = self.layers.layer(position, path, x, "layer", args)
         self._rows.of(layer, len(self.layers.specs), x.device)
+        self._traced_rows.grow(len(self.layers.specs), x.device)
         self.layers.called(position, x, True)
         self._seen[x.data_ptr()] = (x, layer)
-        if hook and self.grads and x.requires_grad:  # here, on the real tensor: a hook registered
-            # in the graph after this break would not be called
-            x.register_hook(self._make_traced_gradient(layer, late=True))  # type: ignore[no-untyped-call]
+        if hook and self.grads and x.requires_grad:  # on the real tensor (a layer first seen
+            # inside a compiled step, after the warm-up: its rows may grow again meanwhile)
+            x.register_hook(self._make_traced_gradient(layer, None))  # type: ignore[no-untyped-call]
         return layer
 
-    def _make_traced_gradient(self, layer: int, late: bool = False) -> Any:
-        """The gradient's hook for a compiled step; `late`: it finds the rows when called
-        (in the warm-up, the rows grow as layers are first seen)."""
-        step_rows, hist_sample, bins = self._rows, self.hist_sample, self.bins
-        fixed = step_rows.rows
+    def _make_traced_gradient(self, layer: int, rows: Tensor | None) -> Any:
+        """The gradient's hook for a compiled step's layer: it adds into `rows`, the traced
+        rows its forward wrote (or, None, those open when it is called)."""
+        traced, hist_sample, bins = self._traced_rows, self.hist_sample, self.bins
 
         def on_gradient(g: Tensor) -> None:
-            rows = step_rows.rows if late else fixed
-            assert rows is not None
-            merge_rows(rows[layer], traced_gradient_row(g, hist_sample, bins))
+            target = traced.rows if rows is None else rows
+            assert target is not None
+            merge_rows(target[layer], traced_gradient_row(g, hist_sample, bins))
 
         return on_gradient
 
@@ -392,9 +433,17 @@ class Watcher:
         if self._rows is self._graph:
             return
         rows = self._eager
+        traced = self._traced_rows.take()  # a compiled graph measures every step
         if not (was_open and self._open_recorded):
-            rows.clear()  # a compiled graph measures the steps that are not recorded too
+            rows.clear()
             return
+        for block in traced:
+            rows.of(0, len(block), block.device)
+            assert rows.rows is not None
+            merge_rows(rows.rows[: len(block)], block)
+        if not self._gradient_came and any(ref() is not None for ref in self._hooked):
+            awaited = rows.counts[:, 3] == AWAITED  # their backward is still to come: in
+            rows.counts[awaited, 3] = 0  # the next step, which will drop it (not measured)
         if self.params and self._detailed:
             for position, layer in self.layers.first.items():
                 ps = list(self.layers.modules[position].parameters())
