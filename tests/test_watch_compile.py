@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import lookinside as li
-from lookinside.telemetry import Telemetry
+from lookinside.telemetry import FIELD, Telemetry
 
 STEPS, WARM_UP = 8, 2
 # torch's own warnings while compiling (dynamo reads `.grad` of the tensors it traces; the
@@ -77,7 +77,7 @@ class Siamese(nn.Module):
 
 MODELS: dict[str, Callable[[], nn.Module]] = {
     "mlp": mlp, "small": lambda: mlp(small=True), "log_softmax": LogSoftmaxNet,
-    "siamese": Siamese, "pair": mlp,
+    "siamese": Siamese, "pair": mlp, "accumulate": mlp,
 }  # fmt: skip
 
 
@@ -106,10 +106,15 @@ def train(
     compiled, called = [], []
     for x, y in zip(xs, ys, strict=True):
         before = len(counting.calls) if counting else 0
-        out = run(x) - run(x.flip(0)) if kind == "pair" else run(x)
-        loss = F.cross_entropy(out, y)
+        if kind == "accumulate":  # six micro-batches, each with its backward
+            for part, target in zip(x.chunk(6), y.chunk(6), strict=True):
+                loss = F.cross_entropy(run(part), target)
+                loss.backward()
+        else:
+            out = run(x) - run(x.flip(0)) if kind == "pair" else run(x)
+            loss = F.cross_entropy(out, y)
+            loss.backward()
         w.record_loss(loss)
-        loss.backward()
         opt.step()
         opt.zero_grad()
         compiled.append(counting.compiled if counting else 0)
@@ -133,8 +138,11 @@ def assert_same(eager: Telemetry, compiled: Telemetry) -> None:
     np.testing.assert_array_equal(compiled.hist[both], eager.hist[both])
 
 
-@pytest.mark.parametrize("order", ["watch-then-compile", "compile-then-watch"])
-@pytest.mark.parametrize("kind", ["mlp", "log_softmax", "siamese"])
+@pytest.mark.parametrize(
+    ("order", "kind"),
+    [("compile-then-watch", "mlp")]
+    + [("watch-then-compile", kind) for kind in ("mlp", "log_softmax", "siamese", "accumulate")],
+)
 def test_compiled_telemetry_equals_eager_with_one_graph_after_warm_up(
     order: str, kind: str
 ) -> None:
@@ -143,8 +151,9 @@ def test_compiled_telemetry_equals_eager_with_one_graph_after_warm_up(
     compiled, graphs, called = train(order, backend, kind=kind)
     assert_same(eager, compiled)
     assert graphs[WARM_UP - 1] == graphs[-1], f"recompiled after the warm-up: {graphs}"
-    assert all(len(c) == 1 for c in called[WARM_UP:]), f"graphs called per step: {called}"
-    assert len({c[0] for c in called[WARM_UP:]}) == 1
+    forwards = 6 if kind == "accumulate" else 1
+    assert all(len(c) == forwards for c in called[WARM_UP:]), f"graphs called: {called}"
+    assert len({g for c in called[WARM_UP:] for g in c}) == 1, f"graphs called: {called}"
     assert not compiled.meta["not_recorded"]
 
 
@@ -159,6 +168,8 @@ def test_two_forwards_then_one_backward_compiled() -> None:
     measured = ~np.isnan(later)
     np.testing.assert_allclose(compiled.values[2:][measured], later[measured], rtol=1e-4,
                                atol=1e-5)  # fmt: skip
+    gn = FIELD["gn"]  # the first forward's step, filed before the backward: not measured
+    assert np.isnan(compiled.values[0, :, gn]).all() and np.isnan(eager.values[0, :, gn]).all()
 
 
 def test_compiled_with_inductor_equals_eager() -> None:
@@ -166,3 +177,41 @@ def test_compiled_with_inductor_equals_eager() -> None:
     eager, _, _ = train("eager", kind="small")
     compiled, _, _ = train("watch-then-compile", "inductor", kind="small")
     assert_same(eager, compiled)
+
+
+class Late(nn.Module):
+    """An MLP whose extra layer joins at step 3 (a branch taken later)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body, self.extra, self.on = mlp(), nn.Linear(4, 4), False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.body(x)
+        return self.extra(out) if self.on else out
+
+
+def test_a_layer_first_seen_later_eager_steps_first_and_long_accumulation() -> None:
+    """What the ring of traced rows must survive: a layer first seen after the warm-up,
+    eager steps before compiling, six forwards and backwards per optimizer step."""
+    torch.manual_seed(0)
+    model = Late()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    w = li.watch(model, modules=[model.body[0], model.body[2], model.extra])
+    x = torch.randn(64, 12)
+    for step in range(8):
+        model.on = step >= 5
+        run = model if step < 2 else torch.compile(model, backend="aot_eager")
+        for _ in range(6 if step >= 6 else 1):
+            run(x).pow(2).mean().backward()
+        opt.step()
+        opt.zero_grad()
+    w.remove()
+    t = w.telemetry
+    assert t.steps.tolist() == list(range(8))
+    n = t["body.0"].field("n")
+    assert n[:2].tolist() == [64 * 32] * 2 and n[6:].tolist() == [6 * 64 * 32] * 2
+    assert np.isnan(t["extra"].field("n")[:5]).all() and (t["extra"].field("n")[6:] > 0).all()
+    with torch.no_grad():
+        expected = model.body[0](x).amax().item()  # the weights moved since; close enough
+    assert t["body.0"].max[-1] == pytest.approx(expected, rel=0.2)

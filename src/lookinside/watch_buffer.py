@@ -239,31 +239,38 @@ class TracedRows:
     def __init__(self, bins: int) -> None:
         self.bins = bins
         self.rows: Tensor | None = None  # what the forward in progress writes
+        self.wanted = False  # a compiled forward found no rows: grow them before the next
         self._ring: list[Tensor] = []
         self._turn = 0
         self._used: list[Tensor] = []  # the open step's
+        self._identity: Tensor | None = None
 
     def grow(self, layers: int, device: torch.device) -> None:
         """Room for `layers` layers on `device` (rows kept, new ones at their identity)."""
+        self.wanted = False
         if self.rows is not None and self.rows.device == device and len(self.rows) >= layers:
             return
-        identity = identity_row(self.bins, device)
-        ring = [identity.repeat(layers, 1) for _ in range(self.RING)]
+        self._identity = identity_row(self.bins, device)
+        ring = [self._identity.repeat(layers, 1) for _ in range(self.RING)]
         for old, new in zip(self._ring, ring, strict=False):
             if old.device == device:
                 new[: len(old)] = old
-        self._used = [ring[self._ring.index(t)] for t in self._used if t.device == device]
+        place = {id(t): i for i, t in enumerate(self._ring)}
+        self._used = [ring[place[id(t)]] for t in self._used if t.device == device]
         self._ring, self.rows = ring, ring[self._turn]
         if not self._used:
             self._used.append(self.rows)
 
     def next_forward(self) -> None:
-        """A training forward begins: it writes the next tensor of the ring, cleared."""
-        if not self._ring:
+        """A training forward begins: it writes the next tensor of the ring, cleared (a new
+        one where the open step still holds that one: more forwards than the ring)."""
+        if not self._ring or self._identity is None:
             return  # nothing compiled
         self._turn = (self._turn + 1) % self.RING
+        if any(t is self._ring[self._turn] for t in self._used):
+            self._ring[self._turn] = torch.empty_like(self._ring[self._turn])
         self.rows = self._ring[self._turn]
-        self.rows.copy_(identity_row(self.bins, self.rows.device).expand_as(self.rows))
+        self.rows.copy_(self._identity.expand_as(self.rows))
         self._used.append(self.rows)
 
     def take(self) -> list[Tensor]:

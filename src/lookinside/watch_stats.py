@@ -47,6 +47,7 @@ DETAILS = ("dead", "floor", "bound", "gsumsq", "gzero", "pnorm")  # at the detai
 # Counts a compiled step adds on the device, after the histogram (the host's own otherwise):
 # values, sampled values, units, gradient values, sampled gradient values, gradients awaited.
 DEVICE_COUNTS = ("n", "sample", "units", "gn", "gsample", "ghooked")
+GHOOKED = -1  # the column of a row that counts the gradients a compiled step awaits
 BAND = 0.01  # "at the floor" or "at a bound": within 1 % of the range
 MIN_ITEMS = 8  # items of the batch, at least, over which a unit must vary not to be dead
 MIN_PER_UNIT = 8  # fewer values per unit than this cannot tell a dead unit

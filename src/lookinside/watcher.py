@@ -56,6 +56,7 @@ from .watch_layers import (
     tensors_in,
 )
 from .watch_stats import (
+    GHOOKED,
     PNORM,
     detail_columns,
     gradient_stats,
@@ -210,6 +211,9 @@ class Watcher:
                 if _called_from_compiled_code():
                     self._see_layers(module, args, kwargs)
         if module.training and torch.is_grad_enabled() and self._rows is self._eager:
+            if self._traced_rows.wanted and self._eager.rows is not None:
+                device = self._eager.rows.device  # compiled after eager steps: rows, now
+                self._traced_rows.grow(len(self.layers.specs), device)
             self._traced_rows.next_forward()
 
     def _new_step(self) -> bool:
@@ -302,11 +306,18 @@ class Watcher:
             recorded = True
             if "outputs" not in self.meta:
                 self.meta["outputs"] = int(x.shape[-1]) if x.ndim else 1
+            if not self._opened_at and x.requires_grad:  # a second forward may file this
+                x.register_hook(self._came)  # type: ignore[no-untyped-call]
+                self._hooked.append(weakref.ref(x))  # step before its backward: see _commit
             if not self._is_a_layers(path, x):  # a compiled graph's layer outputs are
                 self._record(OUTPUT, path, x, "output")  # not seen here, but known
         if not recorded:
             self.layers.called(OUTPUT, out, recorded)
         self._seen.clear()
+
+    def _came(self, g: Tensor) -> None:
+        """A gradient of the model's output came back (for `_commit`)."""
+        self._gradient_came = True
 
     def _is_a_layers(self, path: str, x: Tensor) -> bool:
         """Whether the model's output `x` at `path` is a watched layer's (then recorded)."""
@@ -381,7 +392,9 @@ class Watcher:
             if layer is None:  # first sight: registered eagerly, once (warm-up)
                 layer = self._first_sight(position, path, x, args)
             rows = self._traced_rows.rows
-            assert rows is not None
+            if rows is None:  # compiled after eager steps: rows from the next step on
+                self._traced_rows.wanted = True
+                return
             spec = self.layers.specs[layer]
             hooked = self.grads and x.requires_grad
             merge_rows(rows[layer], traced_output_row(x, spec, self.hist_sample, self.bins, hooked))
@@ -444,6 +457,8 @@ class Watcher:
         if not self._gradient_came and any(ref() is not None for ref in self._hooked):
             awaited = rows.counts[:, 3] == AWAITED  # their backward is still to come: in
             rows.counts[awaited, 3] = 0  # the next step, which will drop it (not measured)
+            if rows.rows is not None:
+                rows.rows[:, GHOOKED] = 0  # so for a compiled step's layers
         if self.params and self._detailed:
             for position, layer in self.layers.first.items():
                 ps = list(self.layers.modules[position].parameters())
