@@ -58,8 +58,21 @@ def main() -> None:
     add_common_args(parser)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--no-naive", action="store_true", help="skip the naive variant")
+    parser.add_argument("--matrix", action="store_true", help="the case matrix instead "
+                        "(telemetry_matrix.py): several models, hand-written loops")  # fmt: skip
+    parser.add_argument("--compiled", action="store_true", help="--matrix under torch.compile")
+    parser.add_argument("--only", nargs="*", help="--matrix: these cases only")
     args = parser.parse_args()
     device = setup(args)
+    if args.matrix:
+        from telemetry_matrix import run_matrix
+
+        body = run_matrix(args.repeats, args.compiled, not args.no_naive, args.only)
+        print(body)
+        if not args.no_write:
+            mode = "compiled" if args.compiled else "eager"
+            append_section(f"Telemetry overhead across models ({mode}, cpu)", device, body)
+        return
     x, y, xv, yv = load_mnist()
     dls = DataLoaders.from_tensors(x, y, xv, yv, bs=args.bs, device=device)
     variants = {
