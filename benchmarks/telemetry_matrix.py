@@ -80,36 +80,39 @@ class Naive:
             h.remove()
 
 
-def variant(case: Case, kind: str, compiled: bool) -> Callable[[int], float]:
-    """A fresh seeded model of `case` with `kind` (plain, watch, naive), as a function that
-    trains it `n` steps and returns the seconds it took."""
+def variant(case: Case, kind: str, compiled: bool, device: torch.device) -> Callable[[int], float]:
+    """A fresh seeded model of `case` with `kind` (plain, watch, naive) on `device`, as a
+    function that trains it `n` steps and returns the seconds it took."""
     torch.manual_seed(0)
-    model = case.make()
+    model = case.make().to(device)
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     if kind == "watch":
         li.watch(model)
     elif kind == "naive":
         Naive(model)
     run = torch.compile(model) if compiled else model
-    x, y = case.batch()
+    x, y = (t.to(device) for t in case.batch())
 
     def train(n: int) -> float:
-        synchronize(torch.device("cpu"))
+        synchronize(device)
         start = time.perf_counter()
         for _ in range(n):
             loss = F.cross_entropy(run(x), y)
             loss.backward()
             opt.step()
             opt.zero_grad()
+        synchronize(device)
         return time.perf_counter() - start
 
     return train
 
 
-def measure(case: Case, rounds: int, compiled: bool, naive: bool) -> dict[str, float]:
+def measure(
+    case: Case, rounds: int, compiled: bool, naive: bool, device: torch.device
+) -> dict[str, float]:
     """watch/plain (and naive/plain) for `case`: the median over alternating rounds."""
     kinds = ["plain", "watch"] + (["naive"] if naive and not compiled else [])
-    trains = {kind: variant(case, kind, compiled) for kind in kinds}
+    trains = {kind: variant(case, kind, compiled, device) for kind in kinds}
     for train in trains.values():
         train(3)  # warm-up: compilation, allocator, the watcher's first look
     times: dict[str, list[float]] = {kind: [] for kind in kinds}
@@ -123,8 +126,10 @@ def measure(case: Case, rounds: int, compiled: bool, naive: bool) -> dict[str, f
     return out
 
 
-def run_matrix(rounds: int, compiled: bool, naive: bool, only: list[str] | None) -> str:
-    """Measure every case; return the markdown table and the verdict."""
+def run_matrix(
+    rounds: int, compiled: bool, naive: bool, only: list[str] | None, device: torch.device
+) -> str:
+    """Measure every case on `device`; return the markdown table and the verdict."""
     from _report import markdown_table
 
     rows = []
@@ -132,7 +137,7 @@ def run_matrix(rounds: int, compiled: bool, naive: bool, only: list[str] | None)
     for case in CASES:
         if only and case.name not in only:
             continue
-        result = measure(case, rounds, compiled, naive)
+        result = measure(case, rounds, compiled, naive, device)
         worst = max(worst, result["watch"])
         naive_text = f"{result['naive']:.3f}" if "naive" in result else "-"
         mode = "compiled" if compiled else "eager"

@@ -67,11 +67,12 @@ def main() -> None:
     if args.matrix:
         from telemetry_matrix import run_matrix
 
-        body = run_matrix(args.repeats, args.compiled, not args.no_naive, args.only)
+        body = run_matrix(args.repeats, args.compiled, not args.no_naive, args.only, device)
         print(body)
         if not args.no_write:
             mode = "compiled" if args.compiled else "eager"
-            append_section(f"Telemetry overhead across models ({mode}, cpu)", device, body)
+            title = f"Telemetry overhead across models ({mode}, {device.type})"
+            append_section(title, device, body)
         return
     x, y, xv, yv = load_mnist()
     dls = DataLoaders.from_tensors(x, y, xv, yv, bs=args.bs, device=device)
