@@ -50,6 +50,17 @@ def test_gradient_norms_not_values_are_compared() -> None:
     assert found(t, "vanishing_gradients") == []
 
 
+def test_a_shared_layers_gradient_counts_per_call() -> None:
+    """A layer called 400 times a step adds 400 gradients up (norm 20x one call's): compared
+    per call, its gradient equals the first layer's, no exploding gradients."""
+    shared = {"gn": 400.0 * 84, "gsumsq": 400 * 1e-4}
+    t = telemetry([(spec("first"), {"gn": 84.0, "gsumsq": 1e-4}),
+                   (spec("shared", calls=400), shared)])  # fmt: skip
+    assert found(t, "vanishing_gradients") == []
+    once = telemetry([(spec("first"), {"gn": 84.0, "gsumsq": 1e-4}), (spec("shared"), shared)])
+    assert found(once, "vanishing_gradients")  # the same numbers read as one call: 20x
+
+
 def test_gradients_of_different_kinds_are_not_compared() -> None:
     t = telemetry([(spec("a", kind="A"), grad_rms(1e-9, 40)), (spec("b", kind="B"), {})])
     assert found(t, "vanishing_gradients") == []

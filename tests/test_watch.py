@@ -276,6 +276,7 @@ def test_a_module_called_twice_in_a_step_records_both_calls_added_up() -> None:
     assert w.telemetry.steps.tolist() == [0, 1, 2] and first.field("n")[0] == 2 * 8 * 16
     assert first.field("units")[0] == 2 * 16  # each call's units, added
     assert first.field("gn")[0] == 2 * 8 * 16  # and each call's gradient
+    assert first.spec.calls == 2 and w.telemetry["encoder.2"].spec.calls == 2
     fresh = Siamese()
     with li.watch(fresh, modules=[fresh.encoder[0]]) as w2:
         fresh(a, b)

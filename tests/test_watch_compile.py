@@ -155,6 +155,7 @@ def test_compiled_telemetry_equals_eager_with_one_graph_after_warm_up(
     assert all(len(c) == forwards for c in called[WARM_UP:]), f"graphs called: {called}"
     assert len({g for c in called[WARM_UP:] for g in c}) == 1, f"graphs called: {called}"
     assert not compiled.meta["not_recorded"]
+    assert [s.calls for s in compiled.specs] == [s.calls for s in eager.specs]
 
 
 def test_two_forwards_then_one_backward_compiled() -> None:

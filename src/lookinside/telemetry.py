@@ -57,7 +57,8 @@ class LayerSpec:
     `trainable`: the module's parameter counts; `init_gain`: std(W)·√fan_in of its first
     weight when first seen (√2 is kaiming's gain for ReLU, about 0.58 PyTorch's default);
     `input_rms`: the root mean square of the module's input when first seen; `normalized`:
-    its output comes out of a normalization layer.
+    its output comes out of a normalization layer; `calls`: the most times the module ran in
+    one step (a shared layer's numbers are the aggregate of its calls).
     """
 
     name: str
@@ -75,6 +76,7 @@ class LayerSpec:
     init_gain: float | None = None
     input_rms: float | None = None
     normalized: bool = False
+    calls: int = 1
 
 
 @dataclass

@@ -258,8 +258,6 @@ class TracedRows:
         place = {id(t): i for i, t in enumerate(self._ring)}
         self._used = [ring[place[id(t)]] for t in self._used if t.device == device]
         self._ring, self.rows = ring, ring[self._turn]
-        if not self._used:
-            self._used.append(self.rows)
 
     def next_forward(self) -> None:
         """A training forward begins: it writes the next tensor of the ring, cleared (a new

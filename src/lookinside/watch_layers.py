@@ -225,6 +225,7 @@ class LayerRegistry:
         self._positions: list[int] = []  # layer -> its module's position
         self._silent: dict[str, str] = {}  # module -> why its output was not recorded
         self._called: set[int] = set()
+        self._calls: dict[int, int] = {}  # layer -> the most calls in one step, past one
 
     def layer(self, position: int, path: str, x: Tensor, role: str, args: Any = ()) -> int:
         """The layer of output `path` of the module at `position` (or the model's `INPUT`,
@@ -257,6 +258,10 @@ class LayerRegistry:
         """(module position, place in its output) -> layer, for the layers seen so far."""
         return self._index
 
+    def called_again(self, layer: int, calls: int) -> None:
+        """The layer's module ran `calls` times in the step so far."""
+        self._calls[layer] = max(calls, self._calls.get(layer, 1))
+
     @property
     def has_output(self) -> bool:
         """Whether a watched module's output has been seen to be the model's output."""
@@ -285,6 +290,7 @@ class LayerRegistry:
                 role="output" if i in self._outputs else s.role,
                 init_gain=gains.get(i),
                 input_rms=in_rms.get(self._positions[i]),
+                calls=self._calls.get(i, 1),
             )
             for i, s in enumerate(self.specs)
         ]

@@ -112,7 +112,7 @@ def output_stats(
         sample, items = flat, flat.view(1, -1)
     else:
         sample = first_items(x, hist_sample)
-        items = x if hist_sample is None else x[: max(len(sample), MIN_ITEMS)]
+        items = x if hist_sample is None else x[: max(sample.shape[0], MIN_ITEMS)]
     if light:
         torch.amin(items.reshape(-1), 0, out=out[MIN])
         return flat.numel(), 0, 0

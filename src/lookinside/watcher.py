@@ -93,6 +93,20 @@ def _called_from_compiled_code() -> bool:
     return False
 
 
+def _output_gradient(
+    on_gradient: Callable[[Tensor], None], index: int
+) -> Callable[[tuple[Tensor | None, ...]], None]:
+    """A hook on a gradient node, before it runs, that hands `on_gradient` the gradient of
+    its `index`-th output (when that output got one)."""
+
+    def prehook(grads: tuple[Tensor | None, ...]) -> None:
+        g = grads[index]
+        if g is not None:
+            on_gradient(g)
+
+    return prehook
+
+
 def eager(fn: Fn) -> Fn:
     """`fn` runs as plain Python even inside a compiled model: the bookkeeping of steps,
     which `torch.compile` must not trace (its graph would depend on every step's count)."""
@@ -155,6 +169,8 @@ class Watcher:
         self._recording = False  # this forward is recorded
         self._detailed = False  # the open step measures the details too
         self._written: set[int] = set()  # layers written this step (later calls add up)
+        self._calls: dict[int, int] = {}  # layer -> its calls this step, where more than one
+        self._calls_per_forward: dict[int, int] = {}  # a compiled model's layers -> their calls
         self._graded: set[int] = set()  # layers whose gradient came this step
         self._seen: dict[int, tuple[Tensor, int]] = {}  # the data of a tensor recorded this
         # forward -> (the tensor, its layer): the model's output is matched against these
@@ -239,6 +255,7 @@ class Watcher:
         finally:
             self._registering = False
             self._seen.clear()
+            self._calls.clear()
             with torch.no_grad():
                 for b, saved in buffers:
                     b.copy_(saved)
@@ -274,7 +291,11 @@ class Watcher:
             if self._registering:
                 for path, x in tensors_in(out):
                     if x.is_floating_point() and x.numel():
-                        self._first_sight(position, path, x, args, hook=False)
+                        seen = (position, path) in self.layers.index
+                        layer = self._first_sight(position, path, x, args, hook=False)
+                        if seen:
+                            self._count_call(layer)
+                        self._calls_per_forward[layer] = self._calls.get(layer, 1)
                 return
             if not self._recording:
                 return
@@ -350,13 +371,24 @@ class Watcher:
             assert rows.rows is not None
             merge_rows(rows.rows[layer], scratch)
             rows.counts[layer, :3] += counts
+            self._count_call(layer)
         if position != INPUT:
             self._seen[x.data_ptr()] = (x, layer)
         if self.grads and x.requires_grad:
             if rows.counts[layer, 3] == 0:
                 rows.counts[layer, 3] = AWAITED  # until the backward brings a gradient
-            x.register_hook(self._make_gradient(rows, layer))  # type: ignore[no-untyped-call]
+            on_gradient = self._make_gradient(rows, layer)
+            node = x.grad_fn
+            if node is None:  # a leaf: only the tensor can be hooked
+                x.register_hook(on_gradient)  # type: ignore[no-untyped-call]
+            else:  # the node that made x, told x's gradient first: half the cost of a tensor
+                node.register_prehook(_output_gradient(on_gradient, x.output_nr))  # hook
             self._hooked.append(weakref.ref(x))
+
+    def _count_call(self, layer: int) -> None:
+        """One more call of the layer's module in this step (past the first)."""
+        self._calls[layer] = self._calls.get(layer, 1) + 1
+        self.layers.called_again(layer, self._calls[layer])
 
     def _make_gradient(self, rows: StepRows, layer: int) -> Any:
         detailed, step = self._detailed, self._open_id
@@ -441,6 +473,7 @@ class Watcher:
         """Close the open step: parameter norms, then file it (or forget it, unrecorded)."""
         self._seen.clear()
         self._written.clear()
+        self._calls.clear()
         self._graded.clear()
         was_open, self._open, self._recording = self._open, False, False
         if self._rows is self._graph:
@@ -454,6 +487,9 @@ class Watcher:
             rows.of(0, len(block), block.device)
             assert rows.rows is not None
             merge_rows(rows.rows[: len(block)], block)
+        if len(traced) > 1:  # a compiled step of several forwards: each adds its calls
+            for layer, calls in self._calls_per_forward.items():
+                self.layers.called_again(layer, calls * len(traced))
         if not self._gradient_came and any(ref() is not None for ref in self._hooked):
             awaited = rows.counts[:, 3] == AWAITED  # their backward is still to come: in
             rows.counts[awaited, 3] = 0  # the next step, which will drop it (not measured)

@@ -24,12 +24,14 @@ def gradient_depth(ev: Evidence) -> list[Finding]:
     """The output gradients of layers of one kind at the first recorded step (the
     initialisation's, before any update) shrinking or growing from the last layer back to
     the first: vanishing (exploding) gradients. Compares each output's whole gradient norm
-    over the batch: per value, a wide feature map's gradient is small by its size alone."""
+    over the batch (per call of a shared layer): per value, a wide feature map's gradient is
+    small by its size alone."""
     if not ev.cut:
         return []
     worst: tuple[float, list[tuple[str, float]]] | None = None
     for group in groups(ev.hidden()):
-        scales = [(x.name, float(x.grad_norm[0])) for x in group]
+        # a module called k times a step (a shared layer) adds k gradients up: per call
+        scales = [(x.name, float(x.grad_norm[0]) / math.sqrt(x.spec.calls)) for x in group]
         live = [(n, s) for n, s in scales if math.isfinite(s) and s > 0]
         if len(live) < 2:
             continue
