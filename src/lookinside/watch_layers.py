@@ -262,11 +262,6 @@ class LayerRegistry:
         """The layer's module ran `calls` times in the step so far."""
         self._calls[layer] = max(calls, self._calls.get(layer, 1))
 
-    @property
-    def has_output(self) -> bool:
-        """Whether a watched module's output has been seen to be the model's output."""
-        return bool(self._outputs)
-
     def is_output(self, layer: int) -> None:
         """The layer's tensor is what the model returns."""
         self._outputs.add(layer)

@@ -182,7 +182,8 @@ class Watcher:
         self._looked = False  # whether the first recorded forward was looked at
         self._traced_rows = TracedRows(bins)  # what compiled graphs write (see TracedRows)
         self._gradient_came = False  # a gradient came back in the open step
-        self._hooked: list[Any] = []  # weak references to the open step's hooked outputs
+        self._hooked: list[Any] = []  # weak references to the model's outputs, until the
+        # first optimizer step (a second forward may file their step before its backward)
         self._open_id = 0  # the open step's number among those opened (tags its hooks)
         self._layer_outputs: set[str] = set()  # places in the model's output that are layers'
         self._optimizers = OptimizerSpy(model)
@@ -383,7 +384,6 @@ class Watcher:
                 x.register_hook(on_gradient)  # type: ignore[no-untyped-call]
             else:  # the node that made x, told x's gradient first: half the cost of a tensor
                 node.register_prehook(_output_gradient(on_gradient, x.output_nr))  # hook
-            self._hooked.append(weakref.ref(x))
 
     def _count_call(self, layer: int) -> None:
         """One more call of the layer's module in this step (past the first)."""
