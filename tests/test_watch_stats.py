@@ -11,23 +11,22 @@ from lookinside.telemetry import FIELD, STAT_FIELDS, LayerSpec, LayerStats
 from lookinside.watch_stats import (
     COL,
     HIST,
-    first_items,
-    gradient_stats,
+    HIST_VALUES,
+    extent,
+    gradient_rows,
+    histograms,
     identity_row,
     merge_rows,
-    output_stats,
+    output_counts,
+    output_rows,
     parameter_norm,
-    row_width,
-    traced_gradient_row,
-    traced_output_row,
-    views,
 )
 
 
 def measure(x: torch.Tensor, spec: LayerSpec, sample: int | None = None) -> LayerStats:
-    """`output_stats` of `x` as a one-step LayerStats."""
-    row = torch.full((row_width(40),), float("nan"))
-    n, s, units = output_stats(x, views(row, 40), spec, sample)
+    """`output_rows` of `x` as a one-step LayerStats."""
+    row = output_rows([x], spec, sample, 40)[0]
+    n, s, units = output_counts(extent(x.shape, spec.unit_dim, sample), light=False)
     values = torch.full((1, len(STAT_FIELDS)), float("nan"), dtype=torch.float64)
     values[0, FIELD["sum"] :] = row[:HIST].double()
     values[0, FIELD["n"]], values[0, FIELD["sample"]], values[0, FIELD["units"]] = n, s, units
@@ -72,12 +71,10 @@ def test_too_few_values_per_unit_say_nothing_of_dead_units() -> None:
 
 def test_gradient_statistics() -> None:
     g = torch.tensor([0.0, 0.0, 3.0, -4.0])
-    row = torch.full((row_width(40),), float("nan"))
-    assert gradient_stats(g, views(row, 40), hist_sample=2) == (4, 2)
+    row = gradient_rows([g], hist_sample=2, bins=40)[0]
     assert row[COL["gsum"]] == -1.0 and row[COL["gsumsq"]] == 25.0 and row[COL["gzero"]] == 2
-    row = torch.full((row_width(40),), float("nan"))
-    assert gradient_stats(g, views(row, 40), None, details=False) == (4, 0)
-    assert row[COL["gsum"]] == -1.0 and row[COL["gsumsq"]].isnan() and row[COL["gzero"]].isnan()
+    light = gradient_rows([g], None, 40, details=False, counts=True)[0]
+    assert light[COL["gsum"]] == -1.0 and light[HIST + 40 :].tolist() == [0, 0, 0, 4, 0, 0]
 
 
 def test_the_norm_of_several_parameters_together() -> None:
@@ -86,43 +83,73 @@ def test_the_norm_of_several_parameters_together() -> None:
     assert out.item() == pytest.approx(math.sqrt(9 + 9 + 32))
 
 
-def test_first_items_keep_whole_items() -> None:
-    x = torch.zeros(10, 7)
-    assert first_items(x, 20).shape == (2, 7) and first_items(x, 3).shape == (1, 7)
-    assert first_items(x, None) is x and first_items(torch.zeros(5), 2).shape == (5,)
+def test_the_extent_of_an_output_is_whole_items() -> None:
+    e = extent((10, 7), -1, 20)  # 2 items of 7 values sampled, 8 for the units' extremes
+    assert (e.sample, e.items, e.units, e.axis) == (2, 8, 7, 1)
+    assert extent((10, 7), -1, 3).sample == 1 and extent((10, 7), -1, None).sample == 10
+    assert extent((5,), 0, 2) == extent((5,), 0, None)  # a 1-d output is one item
+    assert extent((5,), 0, 2).shape == (1, 5) and extent((), 0, None).shape == (1, 1)
+    big = extent((64, 8, 16, 16), 1, 4096)  # 2048 values an item
+    assert big.sample == 2 and big.hist == 1 and big.units == 8
+    assert output_counts(big, light=True) == (64 * 2048, 0, 0)
+    assert output_counts(big, light=False) == (64 * 2048, 4096, 8)
 
 
-@pytest.mark.parametrize("shape", [(16, 3, 4, 4), (64, 10), (5,)])
-def test_the_traced_row_equals_the_eager_measure(shape: tuple[int, ...]) -> None:
-    """What a compiled step measures (tensor operations only) is what an eager detailed step
-    writes, and its counts go into the row's device columns."""
+def test_histograms_are_histc_row_by_row_over_at_most_hist_values() -> None:
+    x = torch.randn(3, 500) * 5
+    x[0, :3] = torch.tensor([float("nan"), 7.0, -7.0])  # NaN left out, the edges counted
+    h = histograms(x, -7.0, 7.0, 40)
+    assert all(torch.equal(h[i], torch.histc(x[i], 40, -7.0, 7.0)) for i in range(3))
+    spec = LayerSpec("a", "a", -7.0, 7.0, ndim=2)
+    wide = torch.randn(64, 100)  # a sample of 40 items, a histogram of 10
+    row = output_rows([wide], spec, 4000, 40)[0]
+    assert HIST_VALUES // 100 == 10 and row[HIST : HIST + 40].sum() == 1000
+
+
+@pytest.mark.parametrize("shape", [(16, 3, 4, 4), (64, 10), (5,), ()])
+def test_outputs_measured_together_equal_each_alone(shape: tuple[int, ...]) -> None:
+    """The rows of several outputs measured in one call (what a forward's gathered outputs
+    get) are those each gets alone (what an output measured in its hook gets)."""
     torch.manual_seed(0)
-    x = torch.randn(shape).relu()
+    xs = [torch.randn(shape).relu() * (i + 1) for i in range(3)]
     spec = LayerSpec("c", "c", 0.0, 10.0, unit_dim=1 if len(shape) == 4 else -1, ndim=len(shape))
-    eager = identity_row(40)
-    counts = output_stats(x, views(eager, 40), spec, 20)
-    traced = identity_row(40)
-    merge_rows(traced, traced_output_row(x, spec, 20, 40, hooked=True))
-    fields = slice(0, COL["pnorm"])
-    assert torch.allclose(traced[fields], eager[fields], equal_nan=True)
-    assert torch.equal(traced[HIST : HIST + 40], eager[HIST : HIST + 40])
-    device_counts = traced[HIST + 40 :].tolist()
-    assert device_counts == [*counts, 0, 0, 1]
-    g = torch.randn(shape)
-    eager_g = identity_row(40)
-    g_counts = gradient_stats(g, views(eager_g, 40), 20)
-    merge_rows(traced, traced_gradient_row(g, 20, 40))
-    grads = slice(COL["gsum"], COL["pnorm"])
-    assert torch.allclose(traced[grads], eager_g[grads])
-    assert traced[HIST + 40 :].tolist()[3:5] == list(g_counts)
+    for light in (False, True):
+        together = output_rows(xs, spec, 20, 40, light)
+        alone = torch.cat([output_rows([x], spec, 20, 40, light) for x in xs])
+        assert torch.allclose(together, alone, equal_nan=True)
+    gs = [torch.randn(shape) for _ in range(3)]
+    together = gradient_rows(gs, 20, 40)
+    assert torch.allclose(together, torch.cat([gradient_rows([g], 20, 40) for g in gs]))
+
+
+def test_a_compiled_steps_row_carries_its_counts() -> None:
+    x = torch.randn(16, 3, 4, 4)
+    spec = LayerSpec("c", "c", -7.0, 7.0, unit_dim=1, ndim=4)
+    row = output_rows([x], spec, 20, 40, counts=True, hooked=True)[0]
+    counts = output_counts(extent(x.shape, 1, 20), light=False)
+    assert row[HIST + 40 :].tolist() == [*counts, 0, 0, 1]
+    assert output_rows([x], spec, 20, 40)[0, HIST + 40 :].abs().sum() == 0  # eager: host's
+
+
+def test_merging_rows_by_index_adds_repeats_and_keeps_the_extremes() -> None:
+    rows = identity_row(40).repeat(3, 1)
+    new = torch.zeros(3, rows.shape[1])
+    new[:, COL["sum"]] = torch.tensor([1.0, 2.0, 4.0])
+    new[:, COL["max"]] = torch.tensor([1.0, float("nan"), 9.0])
+    new[:, COL["min"]] = torch.tensor([-1.0, 0.0, -5.0])
+    merge_rows(rows, new, torch.tensor([0, 2, 0]))  # layer 0 twice, layer 2 once
+    assert rows[:, COL["sum"]].tolist() == [5.0, 0.0, 2.0]
+    assert rows[0, COL["max"]] == 9.0 and rows[2, COL["max"]].isnan()  # a NaN stays seen
+    assert rows[0, COL["min"]] == -5.0 and rows[1, COL["min"]] == float("inf")
+    assert rows[:, COL["pnorm"]].isnan().all()  # measured, never added
 
 
 def test_merging_two_calls_adds_sums_and_keeps_the_extremes() -> None:
     a, b = torch.tensor([[1.0, -2.0], [3.0, 0.0]]), torch.tensor([[5.0, -7.0]])
     spec = LayerSpec("m", "m", -7.0, 7.0, ndim=2)
     row = identity_row(40)
-    merge_rows(row, traced_output_row(a, spec, None, 40, hooked=False))
-    merge_rows(row, traced_output_row(b, spec, None, 40, hooked=False))
+    merge_rows(row, output_rows([a], spec, None, 40, counts=True)[0])
+    merge_rows(row, output_rows([b], spec, None, 40, counts=True)[0])
     both = torch.cat([a, b])
     assert row[COL["sum"]] == both.sum() and row[COL["sumsq"]] == (both**2).sum()
     assert row[COL["max"]] == 5.0 and row[COL["min"]] == -7.0

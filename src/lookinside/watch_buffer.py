@@ -10,6 +10,7 @@ for them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -172,15 +173,55 @@ class StepRows:
         self.bins = bins
         self.identity: Tensor | None = None  # a row at the start of a step, on the device
         self.rows: Tensor | None = None  # (layers, columns)
-        self.views: list[Views] = []
+        self.views: list[Views] = []  # each row's (`watch_stats.views`)
+        self.graded: set[int] = set()  # layers whose row holds a gradient in this step
+        self.size = 0  # its layers
+        self.device: torch.device | None = None  # ... and their device
         self.loss: Tensor | None = None  # 0-d
         self.counts = np.zeros((0, len(HOST_FIELDS)))
 
-    def of(self, layer: int, layers: int, device: torch.device) -> Views:
-        """The views of `layer`'s row, with room made for `layers` layers on `device`."""
-        if self.rows is None or self.rows.device != device or len(self.rows) < layers:
+    def of(self, layer: int, layers: int, device: torch.device) -> Tensor:
+        """`layer`'s row, with room made for `layers` layers on `device`."""
+        self.ready(layers, device)
+        assert self.rows is not None
+        return self.rows[layer]
+
+    def ready(self, layers: int, device: torch.device) -> None:
+        """Room for `layers` layers on `device` (checked on the host only)."""
+        if self.size < layers or self.device != device:
             self._grow(layers, device)
-        return self.views[layer]
+
+    def add_counts(self, layers: Sequence[int], counts: Sequence[int]) -> None:
+        """Add an output's counts (values, sampled values, units) to each of `layers`."""
+        np.add.at(self.counts[:, 0:3], np.asarray(layers), counts)
+
+    def await_gradients(self, layers: int | Sequence[int]) -> None:
+        """Mark each of `layers` whose gradient has not come as awaiting one (a gradient was
+        asked for; none came, so far)."""
+        if isinstance(layers, int):  # one layer, in its hook: scalar operations are cheaper
+            if self.counts[layers, 3] == 0:
+                self.counts[layers, 3] = AWAITED
+            return
+        index = np.asarray(layers)
+        self.counts[index[self.counts[index, 3] == 0], 3] = AWAITED
+
+    def add_gradient_counts(self, layers: int | Sequence[int], counts: Sequence[int]) -> None:
+        """Add a gradient's counts (values, sampled values) to each of `layers` (noted in
+        `graded`): the first that comes in the step replaces what the counts held (the mark
+        of an awaited one)."""
+        if isinstance(layers, int):
+            row = self.counts[layers]
+            if layers not in self.graded or row[3] == AWAITED:
+                row[3:5] = 0
+            row[3:5] += counts
+            self.graded.add(layers)
+            return
+        index = np.asarray(layers)
+        fresh = [layer for layer in layers if layer not in self.graded]
+        self.counts[fresh, 3:5] = 0
+        self.counts[index[self.counts[index, 3] == AWAITED], 3] = 0
+        self.graded.update(layers)
+        np.add.at(self.counts[:, 3:5], index, counts)
 
     def loss_cell(self, device: torch.device) -> Tensor:
         """The step's 0-d loss cell on `device`."""
@@ -194,7 +235,8 @@ class StepRows:
         rows = self.identity.repeat(layers, 1)
         if self.rows is not None and self.rows.device == device:
             rows[: len(self.rows)] = self.rows
-        self.rows, self.views = rows, [views(r, self.bins) for r in rows]
+        self.rows, self.size, self.device = rows, layers, device
+        self.views = [views(r, self.bins) for r in rows]
         extra = layers - len(self.counts)
         self.counts = np.concatenate([self.counts, np.zeros((extra, len(HOST_FIELDS)))])
         self.loss_cell(device)
@@ -224,6 +266,7 @@ class StepRows:
             self.rows.copy_(self.identity.expand_as(self.rows))
             self.loss.fill_(float("nan"))
         self.counts[:] = 0
+        self.graded.clear()
 
 
 class TracedRows:

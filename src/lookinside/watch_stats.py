@@ -1,10 +1,16 @@
-"""The numbers `watch` measures on the device: for one output, its gradient, or a module's
-parameters, written into a row of the step's buffer without reading anything on the host.
+"""The numbers `watch` measures on the device: for outputs, their gradients, or a module's
+parameters, as rows of the step's buffer, without reading anything on the host.
 
-A row holds the device fields of `telemetry.STAT_FIELDS` (from `sum` on), then the histogram.
-The counts (`n`, `sample`, `units`, ...) are shapes, known on the host: the functions return
-them. What each costs on a CPU decides where it is measured (a reduction over one axis costs
-twenty times a whole-tensor sum per value, a histogram a hundred times):
+A row holds the device fields of `telemetry.STAT_FIELDS` (from `sum` on), the histogram,
+then the counts a compiled step adds on the device (`DEVICE_COUNTS`). The counts of an eager
+step (`n`, `sample`, `units`, ...) are shapes, known on the host (`output_counts`).
+
+`output_rows` and `gradient_rows` measure several tensors of one shape together, one row
+each, in a handful of kernels whatever their number: the watcher hands them every small
+output of a forward, and every small gradient of a backward, at once, so that the cost of a
+step hardly grows with the number of watched modules. What each statistic costs on a CPU
+decides where it is measured (a reduction over one axis costs twenty times a whole-tensor
+sum per value, a histogram a hundred times):
 
 - over the whole output, Σx, Σx² and the largest value: a NaN or a +inf anywhere makes the
   largest value non-finite, a -inf makes Σx -inf, so the first non-finite layer and step are
@@ -14,22 +20,23 @@ twenty times a whole-tensor sum per value, a histogram a hundred times):
   unit's extremes, hence the units constant over those items (dead), each unit's floor, and
   the smallest value;
 - over a sample of at most `hist_sample` values (the first whole items: batches are
-  shuffled, so a random sample): the histogram and the shares at the floor and the bounds;
+  shuffled, so a random sample): the shares at the floor and the bounds, and, over its
+  first `HIST_VALUES` values (whole items), the histogram;
 - over a gradient: Σg (a NaN or an infinity anywhere makes it non-finite; it overflows only
   past about 1e32) at every step; Σg² and the sampled share of exact zeros with the details.
 
 A step's rows start at each field's identity (0 for sums and counts, ±inf for the extremes),
 so that a module called several times in one step adds its calls up (`merge_rows`): sums,
 counts and histograms add, extremes keep the most extreme. A field whose count stayed 0 was
-not measured; the host reads it as NaN. Under `torch.compile` the hooks run `traced_*`, which
-measure everything at every step with tensor operations only (no host state, so one graph)
-and add the counts into the row's last columns (`DEVICE_COUNTS`), since the shapes of a
-compiled step are not known to Python.
+not measured; the host reads it as NaN. Everything here is tensor operations only, so a
+compiled model's hooks trace it into their graph.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -42,7 +49,6 @@ HIST = len(DEVICE_FIELDS)  # the histogram's first column
 SUM, SUMSQ, MIN, MAX, DEAD, FLOOR, BOUND, GSUM, GSUMSQ, GZERO, PNORM = (
     COL[name] for name in DEVICE_FIELDS
 )
-Views = list[Tensor]  # a row's 0-d views, one per device field, then its histogram
 DETAILS = ("dead", "floor", "bound", "gsumsq", "gzero", "pnorm")  # at the detailed steps only
 # Counts a compiled step adds on the device, after the histogram (the host's own otherwise):
 # values, sampled values, units, gradient values, sampled gradient values, gradients awaited.
@@ -51,6 +57,11 @@ GHOOKED = -1  # the column of a row that counts the gradients a compiled step aw
 BAND = 0.01  # "at the floor" or "at a bound": within 1 % of the range
 MIN_ITEMS = 8  # items of the batch, at least, over which a unit must vary not to be dead
 MIN_PER_UNIT = 8  # fewer values per unit than this cannot tell a dead unit
+HIST_VALUES = 1024  # values, at most, in a histogram: a plot's picture, which more would not
+# change (a histogram costs about 7 ns a value on a CPU core, most of a detailed step)
+
+
+Views = list[Tensor]  # a row's 0-d views, one per device field, then its histogram
 
 
 def row_width(bins: int) -> int:
@@ -72,15 +83,23 @@ def identity_row(bins: int, device: torch.device | None = None) -> Tensor:
     return row
 
 
-def merge_rows(row: Tensor, new: Tensor) -> None:
-    """Add the row `new` (one more call of the same module in the step) into `row`, in
-    place, or a block of rows into another: sums, counts and the histogram add; the
-    extremes keep the most extreme; the parameter norm stays `row`'s."""
-    row[..., SUM : SUMSQ + 1] += new[..., SUM : SUMSQ + 1]
-    row[..., MIN] = torch.minimum(row[..., MIN], new[..., MIN])
-    row[..., MAX] = torch.maximum(row[..., MAX], new[..., MAX])
-    row[..., DEAD:PNORM] += new[..., DEAD:PNORM]
-    row[..., HIST:] += new[..., HIST:]
+def merge_rows(row: Tensor, new: Tensor, index: Tensor | None = None) -> None:
+    """Add the rows `new` into `row` in place: one row (one more call of the same module in
+    the step) into another, a block into a block, or, with `index`, each row of `new` into
+    the row `index` names (repeats add up). Sums, counts and the histogram add; the extremes
+    keep the most extreme; the parameter norm stays `row`'s."""
+    if index is None:
+        row[..., SUM : SUMSQ + 1] += new[..., SUM : SUMSQ + 1]
+        row[..., MIN] = torch.minimum(row[..., MIN], new[..., MIN])
+        row[..., MAX] = torch.maximum(row[..., MAX], new[..., MAX])
+        row[..., DEAD:PNORM] += new[..., DEAD:PNORM]
+        row[..., HIST:] += new[..., HIST:]
+        return
+    row[:, SUM : SUMSQ + 1].index_add_(0, index, new[:, SUM : SUMSQ + 1])
+    row[:, MIN].scatter_reduce_(0, index, new[:, MIN], "amin")
+    row[:, MAX].scatter_reduce_(0, index, new[:, MAX], "amax")
+    row[:, DEAD:PNORM].index_add_(0, index, new[:, DEAD:PNORM])
+    row[:, HIST:].index_add_(0, index, new[:, HIST:])
 
 
 def detail_columns(bins: int) -> list[int]:
@@ -88,59 +107,81 @@ def detail_columns(bins: int) -> list[int]:
     return [COL[name] for name in DETAILS] + list(range(HIST, HIST + bins))
 
 
-def first_items(x: Tensor, values: int | None) -> Tensor:
-    """The first whole items of `x` holding at most `values` values, one item at least (all
-    of `x` when `values` is None or `x` has one axis)."""
-    if values is None or x.ndim < 2 or x.numel() <= values:
-        return x
-    return x[: max(1, values // (x.numel() // x.shape[0]))]  # no x[0]: a view costs µs
+@dataclass(frozen=True)
+class Extent:
+    """Where an output of one shape is measured: the shape it is seen as (items first; a
+    0-d or 1-d output is one item), its units' axis, and the leading items of the sample and
+    of the units' extremes (see the module docstring). Host arithmetic only."""
+
+    shape: tuple[int, ...]
+    axis: int
+    sample: int  # items in the sample (the shares at the floor and the bounds)
+    items: int  # items over which each unit's extremes are taken
+    units: int
+    hist: int  # items in the histogram
+
+    @property
+    def per_item(self) -> int:
+        return math.prod(self.shape[1:])
+
+    @property
+    def per_unit(self) -> int:
+        """Values of each unit over the items."""
+        return self.items * self.per_item // self.units
 
 
-def output_stats(
-    x: Tensor, out: Views, spec: LayerSpec, hist_sample: int | None, light: bool = False
-) -> tuple[int, int, int]:
-    """Measure the output `x` into a row's views (see the module docstring); `light`: the
-    sums and extremes only. Returns the counts: values, sampled values, units."""
-    x = x.detach()
-    if x.dtype != torch.float32:
-        x = x.float()
-    flat = x.reshape(-1)
-    torch.sum(flat, 0, out=out[SUM])
-    torch.dot(flat, flat, out=out[SUMSQ])
-    torch.amax(flat, 0, out=out[MAX])
-    if x.ndim < 2:
-        sample, items = flat, flat.view(1, -1)
+def extent(shape: Sequence[int], unit_dim: int, hist_sample: int | None) -> Extent:
+    """The `Extent` of an output of `shape` whose units lie along `unit_dim`."""
+    if len(shape) < 2:
+        return Extent((1, math.prod(shape)), 0, 1, 1, 1, 1)
+    seen, n = tuple(shape), shape[0]
+    numel = math.prod(seen)
+    if hist_sample is None or numel <= hist_sample:
+        sample = n
     else:
-        sample = first_items(x, hist_sample)
-        items = x if hist_sample is None else x[: max(sample.shape[0], MIN_ITEMS)]
-    if light:
-        torch.amin(items.reshape(-1), 0, out=out[MIN])
-        return flat.numel(), 0, 0
-    axis = spec.unit_dim % x.ndim if x.ndim >= 2 else 0
-    others = tuple(d for d in range(items.ndim) if d != axis)
-    top, bottom = torch.amax(items, others), torch.amin(items, others)  # (units,)
-    torch.amin(bottom, 0, out=out[MIN])
-    units = int(top.numel())
-    if items.numel() // units >= MIN_PER_UNIT:
-        _count(top == bottom, out[DEAD])
-    else:
-        out[DEAD].fill_(float("nan"))  # too few values per unit to tell a dead one
-    hist = out[HIST]
-    torch.histc(sample, hist.numel(), spec.lo, spec.hi, out=hist)
-    shape = [1] * sample.ndim
-    if sample.ndim >= 2:
-        shape[axis] = units
-    _count(sample <= torch.lerp(bottom, top, BAND).view(shape), out[FLOOR])
-    if spec.bounds is not None:
-        _count(_at_bounds(sample, spec.bounds), out[BOUND])
-    else:
-        out[BOUND].fill_(float("nan"))  # no bounds to be at
-    return flat.numel(), sample.numel(), units
+        sample = max(1, hist_sample // (numel // n)) if numel else n
+    items = n if hist_sample is None else min(n, max(sample, MIN_ITEMS))
+    axis = unit_dim % len(shape)
+    units = items if axis == 0 else shape[axis]
+    sample = min(sample, n)
+    hist = sample if hist_sample is None else min(sample, max(1, HIST_VALUES // (numel // n)))
+    return Extent(seen, axis, sample, items, units, hist)
 
 
-def _count(mask: Tensor, out: Tensor) -> None:
-    """The number of True values of `mask`, into the 0-d float tensor `out`."""
-    out.copy_(torch.count_nonzero(mask))
+def output_counts(e: Extent, light: bool) -> tuple[int, int, int]:
+    """The host's counts of an output measured over `e`: values, sampled values, units (the
+    sampled ones 0 on a `light` step, which measures the sums and extremes only)."""
+    n = math.prod(e.shape)
+    return (n, 0, 0) if light else (n, e.sample * e.per_item, e.units)
+
+
+def gradient_counts(numel: int, hist_sample: int | None, details: bool) -> tuple[int, int]:
+    """The host's counts of a gradient: its values and its sampled values."""
+    return numel, (min(numel, hist_sample or numel) if details else 0)
+
+
+def histograms(sample: Tensor, lo: float, hi: float, bins: int) -> Tensor:
+    """One histogram of `bins` bins over [lo, hi] per row of `sample` (rows, values), values
+    outside and NaN left out (`torch.histc` per row: a batched form with an index per value
+    costs more than its kernels save)."""
+    return torch.stack([torch.histc(row, bins, lo, hi) for row in sample])
+
+
+def _stacked(xs: Sequence[Tensor], shape: tuple[int, ...]) -> Tensor:
+    """The tensors of `xs` (of one shape, each seen as `shape`) as one float32 tensor, a row
+    each (a view for one tensor: no copy). Called without gradients."""
+    x = xs[0].unsqueeze(0) if len(xs) == 1 else torch.stack(list(xs))
+    if x.shape[1:] != shape:
+        x = x.reshape(len(xs), *shape)
+    return x if x.dtype == torch.float32 else x.float()
+
+
+def _device_counts(zero: Tensor, counts: tuple[int, ...] | None) -> Tensor:
+    """The rows' `DEVICE_COUNTS` columns (zeros: None), made on the device from `zero`, a
+    zero per row (no host-to-device copy, which would wait for the device)."""
+    if counts is None:
+        return zero.unsqueeze(1).expand(-1, len(DEVICE_COUNTS))
+    return torch.stack([zero + c for c in counts], 1)
 
 
 def _at_bounds(x: Tensor, bounds: tuple[float | None, float | None]) -> Tensor:
@@ -155,72 +196,145 @@ def _at_bounds(x: Tensor, bounds: tuple[float | None, float | None]) -> Tensor:
     return x >= hi - BAND * (abs(hi) or 1.0)
 
 
-def gradient_stats(
-    g: Tensor, out: Views, hist_sample: int | None, details: bool = True
+def _per_row(x: Tensor) -> Tensor:
+    """The count of True values in each row of `x`, as float."""
+    return x.reshape(x.shape[0], -1).sum(1, dtype=torch.float32)
+
+
+def output_rows(
+    xs: Sequence[Tensor],
+    spec: LayerSpec,
+    hist_sample: int | None,
+    bins: int,
+    light: bool = False,
+    counts: bool = False,
+    hooked: bool = False,
+) -> Tensor:
+    """Measure outputs of one shape, all of one spec (a layer, or layers alike), into one
+    row each (see the module docstring); `light`: the sums and extremes only. With
+    `counts`, the row's device counts are filled too (a compiled step's; `hooked`: its
+    gradient is awaited)."""
+    e = extent(xs[0].shape, spec.unit_dim, hist_sample)
+    with torch.no_grad():
+        x = _stacked(xs, e.shape)
+        rows = x.shape[0]
+        flat = x.reshape(rows, -1)
+        items = x[:, : e.items]
+        zero = flat.new_zeros(rows)
+        nan = zero + float("nan")
+        if light:
+            low = items.reshape(rows, -1).amin(1)
+            dead = floor = bound = zero
+            hist = flat.new_zeros(rows, bins)
+        else:
+            others = tuple(d for d in range(1, x.ndim) if d != e.axis + 1)
+            top, bottom = torch.amax(items, others), torch.amin(items, others)  # (rows, units)
+            low = bottom.amin(1)
+            dead = _per_row(top == bottom) if e.per_unit >= MIN_PER_UNIT else nan
+            sample = x[:, : e.sample]
+            shape = [rows] + [1] * (x.ndim - 1)
+            shape[e.axis + 1] = e.units
+            floor = _per_row(sample <= torch.lerp(bottom, top, BAND).view(shape))
+            bound = _per_row(_at_bounds(sample, spec.bounds)) if spec.bounds else nan
+            hist = histograms(x[:, : e.hist].reshape(rows, -1), spec.lo, spec.hi, bins)
+        fields = [flat.sum(1), torch.linalg.vector_norm(flat, dim=1).square(), low,
+                  flat.amax(1), dead, floor, bound, zero, zero, zero, nan]  # fmt: skip
+        n, sampled, units = output_counts(e, light)
+        tail = _device_counts(zero, (n, sampled, units, 0, 0, int(hooked)) if counts else None)
+        return torch.cat([torch.stack(fields, 1), hist, tail], 1)
+
+
+def gradient_rows(
+    gs: Sequence[Tensor],
+    hist_sample: int | None,
+    bins: int,
+    details: bool = True,
+    counts: bool = False,
+) -> Tensor:
+    """Σg and, with `details`, Σg² and the sampled zeros of gradients of one size, a row
+    each (with `counts`, the row's device counts are filled too)."""
+    with torch.no_grad():
+        g = _stacked(gs, (gs[0].numel(),))
+        rows = g.shape[0]
+        zero = g.new_zeros(rows)
+        inf = zero + float("inf")
+        n, sampled = gradient_counts(g.shape[1], hist_sample, details)
+        if details:
+            square = torch.linalg.vector_norm(g, dim=1).square()
+            zeros = _per_row(g[:, :sampled] == 0)
+        else:
+            square = zeros = zero
+        fields = [zero, zero, inf, -inf, zero, zero, zero, g.sum(1), square, zeros, zero]
+        tail = _device_counts(zero, (0, 0, 0, n, sampled, 0) if counts else None)
+        return torch.cat([torch.stack(fields, 1), g.new_zeros(rows, bins), tail], 1)
+
+
+def output_into(
+    x: Tensor, out: Views, spec: LayerSpec, hist_sample: int | None, light: bool = False
+) -> tuple[int, int, int]:
+    """Measure one output straight into a row at its identity (the first call of its
+    module in the step), through the row's views: what `output_rows` measures, in the
+    fewest kernels (an output measured in its hook). Returns the host's counts."""
+    e = extent(x.shape, spec.unit_dim, hist_sample)
+    x = x.detach()
+    if x.shape != e.shape:
+        x = x.reshape(e.shape)
+    if x.dtype != torch.float32:
+        x = x.float()
+    flat = x.reshape(-1)
+    torch.sum(flat, 0, out=out[SUM])
+    torch.dot(flat, flat, out=out[SUMSQ])
+    torch.amax(flat, 0, out=out[MAX])
+    items = x[: e.items]
+    if light:
+        torch.amin(items.reshape(-1), 0, out=out[MIN])
+        return output_counts(e, light)
+    others = tuple(d for d in range(x.ndim) if d != e.axis)
+    top, bottom = torch.amax(items, others), torch.amin(items, others)  # (units,)
+    torch.amin(bottom, 0, out=out[MIN])
+    if e.per_unit >= MIN_PER_UNIT:
+        _count(top == bottom, out[DEAD])
+    else:
+        out[DEAD].fill_(float("nan"))  # too few values per unit to tell a dead one
+    hist = out[HIST]
+    torch.histc(x[: e.hist], hist.numel(), spec.lo, spec.hi, out=hist)
+    sample = x[: e.sample]
+    shape = [1] * x.ndim
+    shape[e.axis] = e.units
+    _count(sample <= torch.lerp(bottom, top, BAND).view(shape), out[FLOOR])
+    if spec.bounds is not None:
+        _count(_at_bounds(sample, spec.bounds), out[BOUND])
+    else:
+        out[BOUND].fill_(float("nan"))  # no bounds to be at
+    return output_counts(e, light)
+
+
+def gradient_into(
+    g: Tensor, out: Views, hist_sample: int | None, details: bool = True, fresh: bool = True
 ) -> tuple[int, int]:
-    """Σg (a NaN or an infinity anywhere makes it non-finite) and, with `details`, Σg² and
-    the sampled share of exact zeros of an output's gradient, into a row's views; returns
-    the counts (values, sampled values)."""
+    """One gradient's Σg (and, with `details`, Σg² and sampled zeros) into a row, through
+    its views: `gradient_rows` in the fewest kernels. `fresh`: the row has no gradient yet
+    in this step, so the sums are written, not added. Returns the host's counts."""
     flat = g.detach().reshape(-1)
     if flat.dtype != torch.float32:
         flat = flat.float()
-    torch.sum(flat, 0, out=out[GSUM])
-    if not details:
-        return flat.numel(), 0
-    torch.dot(flat, flat, out=out[GSUMSQ])
-    sample = flat[: hist_sample or flat.numel()]
-    _count(sample == 0, out[GZERO])
-    return flat.numel(), sample.numel()
+    counts = gradient_counts(flat.numel(), hist_sample, details)
+    if fresh:
+        torch.sum(flat, 0, out=out[GSUM])
+        if details:
+            torch.dot(flat, flat, out=out[GSUMSQ])
+            _count(flat[: counts[1]] == 0, out[GZERO])
+        return counts
+    out[GSUM].add_(flat.sum())
+    if details:
+        out[GSUMSQ].add_(torch.dot(flat, flat))
+        out[GZERO].add_(torch.count_nonzero(flat[: counts[1]] == 0))
+    return counts
 
 
-def traced_output_row(
-    x: Tensor, spec: LayerSpec, hist_sample: int | None, bins: int, hooked: bool
-) -> Tensor:
-    """Everything `output_stats` measures at a detailed step, and the counts, as a row to
-    `merge_rows`: tensor operations only, for a compiled step (see the module docstring)."""
-    x = x.detach().float()
-    flat = x.reshape(-1)
-    if x.ndim < 2:
-        sample, items = flat, flat.view(1, -1)
-    else:
-        sample = first_items(x, hist_sample)
-        items = x if hist_sample is None else x[: max(sample.shape[0], MIN_ITEMS)]
-    axis = spec.unit_dim % x.ndim if x.ndim >= 2 else 0
-    others = tuple(d for d in range(items.ndim) if d != axis)
-    top, bottom = torch.amax(items, others), torch.amin(items, others)
-    units = top.numel()
-    nan = torch.full((), float("nan"), device=x.device)
-    dead = (top == bottom).sum() if items.numel() // units >= MIN_PER_UNIT else nan
-    shape = [1] * sample.ndim
-    if sample.ndim >= 2:
-        shape[axis] = units
-    floor = (sample <= torch.lerp(bottom, top, BAND).view(shape)).sum()
-    bound = _at_bounds(sample, spec.bounds).sum() if spec.bounds is not None else nan
-    zero = floor * 0.0
-    fields = torch.stack([
-        flat.sum(), torch.dot(flat, flat), bottom.amin(), flat.amax(), dead.float(),
-        floor.float(), bound.float(), zero, zero, zero, nan,
-    ])  # fmt: skip
-    hist = torch.histc(sample, bins, spec.lo, spec.hi)
-    counts = torch.stack([
-        zero + flat.numel(), zero + sample.numel(), zero + units, zero, zero, zero + hooked
-    ])  # fmt: skip
-    return torch.cat([fields, hist, counts])
-
-
-def traced_gradient_row(g: Tensor, hist_sample: int | None, bins: int) -> Tensor:
-    """Σg, Σg² and the sampled zeros of a gradient, with its counts, as a row to
-    `merge_rows`: tensor operations only, for a compiled step."""
-    flat = g.detach().reshape(-1).float()
-    sample = flat[: hist_sample or flat.numel()]
-    zero = flat.new_zeros(())
-    inf = zero + float("inf")
-    fields = torch.stack([
-        zero, zero, inf, -inf, zero, zero, zero,
-        flat.sum(), torch.dot(flat, flat), (sample == 0).sum().float(), zero,
-    ])  # fmt: skip
-    counts = torch.stack([zero, zero, zero, zero + flat.numel(), zero + sample.numel(), zero])
-    return torch.cat([fields, flat.new_zeros(bins), counts])
+def _count(mask: Tensor, out: Tensor) -> None:
+    """The number of True values of `mask`, into the 0-d float tensor `out`."""
+    out.copy_(torch.count_nonzero(mask))
 
 
 def parameter_norm(params: Sequence[Tensor], out: Tensor) -> None:

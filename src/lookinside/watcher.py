@@ -46,6 +46,7 @@ from torch import Tensor, nn
 from .telemetry import Telemetry
 from .unwrap import unwrap
 from .watch_buffer import AWAITED, StepBuffer, StepRows, TracedRows
+from .watch_gather import Gathered
 from .watch_layers import (
     INPUT,
     OUTPUT,
@@ -59,14 +60,14 @@ from .watch_stats import (
     GHOOKED,
     PNORM,
     detail_columns,
-    gradient_stats,
-    identity_row,
+    extent,
+    gradient_into,
+    gradient_rows,
     merge_rows,
-    output_stats,
+    output_counts,
+    output_into,
+    output_rows,
     parameter_norm,
-    traced_gradient_row,
-    traced_output_row,
-    views,
 )
 from .watch_training import OptimizerSpy, loss_name
 
@@ -123,8 +124,9 @@ class Watcher:
         every: record every `every`-th step.
         grads: also record each output's gradient (a hook on the output tensor).
         params: also record each watched module's parameter norm after each recorded step.
-        hist_sample: the most values per layer and step that go into the histogram and the
-            sampled shares (None: all of them).
+        hist_sample: the most values per layer and step that go into the sampled shares
+            (at the floor, at the bounds); the histogram takes at most the first
+            `watch_stats.HIST_VALUES` (1024) of them. None: all of them, for both.
         detail: measure the details (histogram, units, shares, the gradients' Σg² and zeros,
             parameter norms) at every `detail`-th recorded step, the first included; the
             sums, which give means, stds and non-finite values, at every recorded step.
@@ -171,7 +173,6 @@ class Watcher:
         self._written: set[int] = set()  # layers written this step (later calls add up)
         self._calls: dict[int, int] = {}  # layer -> its calls this step, where more than one
         self._calls_per_forward: dict[int, int] = {}  # a compiled model's layers -> their calls
-        self._graded: set[int] = set()  # layers whose gradient came this step
         self._seen: dict[int, tuple[Tensor, int]] = {}  # the data of a tensor recorded this
         # forward -> (the tensor, its layer): the model's output is matched against these
         self._eager = StepRows(bins)  # the step in progress
@@ -186,6 +187,8 @@ class Watcher:
         # first optimizer step (a second forward may file their step before its backward)
         self._open_id = 0  # the open step's number among those opened (tags its hooks)
         self._layer_outputs: set[str] = set()  # places in the model's output that are layers'
+        self._gathered = Gathered(hist_sample, bins)  # small outputs, measured together
+        self._awaiting_backward = False  # the end of the backward will measure the gradients
         self._optimizers = OptimizerSpy(model)
         self._handles = [model.register_forward_pre_hook(self._before_forward, with_kwargs=True)]
         try:
@@ -336,6 +339,23 @@ class Watcher:
         if not recorded:
             self.layers.called(OUTPUT, out, recorded)
         self._seen.clear()
+        self._gathered.settle()
+        self._gathered.measure_outputs(self._eager, self.layers.specs)
+        source = self._gathered.last_gradient_source()
+        if source is not None and source.grad_fn is not None:
+            source.grad_fn.register_prehook(self._backward_began)
+
+    def _backward_began(self, grads: tuple[Tensor | None, ...]) -> None:
+        """A backward reached a gathered output: when it ends, measure the gradients."""
+        if not self._awaiting_backward:
+            self._awaiting_backward = True
+            engine = torch.autograd.Variable._execution_engine
+            engine.queue_callback(self._backward_ended)
+
+    def _backward_ended(self) -> None:
+        self._awaiting_backward = False
+        if self._gathered.measure_gradients(self._eager):
+            self._gradient_came = True
 
     def _came(self, g: Tensor) -> None:
         """A gradient of the model's output came back (for `_commit`)."""
@@ -359,25 +379,38 @@ class Watcher:
     def _record(self, position: int, path: str, x: Tensor, role: str, args: Any = ()) -> None:
         layer = self.layers.layer(position, path, x, role, args)
         rows = self._rows
-        row = rows.of(layer, len(self.layers.specs), x.device)
-        scratch = identity_row(self.bins, x.device) if layer in self._written else None
+        rows.ready(len(self.layers.specs), x.device)
         light = not self._detailed or position == INPUT
-        spec = self.layers.specs[layer]
-        out = row if scratch is None else views(scratch, self.bins)
-        counts = output_stats(x, out, spec, self.hist_sample, light)
-        if scratch is None:
-            rows.counts[layer, :3] = counts
+        again = layer in self._written
+        if again:
+            self._count_call(layer)  # another call of the module in this step: it adds up
+        else:
             self._written.add(layer)
-        else:  # another call of the module in this step: add it up
-            assert rows.rows is not None
-            merge_rows(rows.rows[layer], scratch)
-            rows.counts[layer, :3] += counts
-            self._count_call(layer)
         if position != INPUT:
             self._seen[x.data_ptr()] = (x, layer)
-        if self.grads and x.requires_grad:
-            if rows.counts[layer, 3] == 0:
-                rows.counts[layer, 3] = AWAITED  # until the backward brings a gradient
+        hooked = self.grads and x.requires_grad
+        gathered = self._gathered
+        if rows is self._eager and gathered.takes(layer, x):
+            if gathered.add_output(layer, x, light, fresh=not again):
+                gathered.measure_outputs(rows, self.layers.specs)  # held enough: now
+            if hooked and x.grad_fn is not None:
+                gathered.add_gradient(layer, x, self._detailed)
+                return
+        else:
+            spec = self.layers.specs[layer]
+            if again:  # a module called again (or gathered before): add this call up
+                assert rows.rows is not None
+                new = output_rows([x], spec, self.hist_sample, self.bins, light)
+                merge_rows(rows.rows[layer], new[0])
+                e = extent(x.shape, spec.unit_dim, self.hist_sample)
+                rows.add_counts([layer], output_counts(e, light))
+            else:  # the row is at its identity: write it directly
+                counts = output_into(x, rows.views[layer], spec, self.hist_sample, light)
+                rows.counts[layer, :3] = counts
+            if rows is self._eager:
+                gathered.probe(layer, x, spec)
+        if hooked:
+            rows.await_gradients(layer)  # until the backward brings a gradient
             on_gradient = self._make_gradient(rows, layer)
             node = x.grad_fn
             if node is None:  # a leaf: only the tensor can be hooked
@@ -397,16 +430,9 @@ class Watcher:
             if step != self._open_id:
                 return  # its step was filed before the backward (two forwards, then one)
             self._gradient_came = True
-            row = rows.views[layer]
-            if layer not in self._graded:
-                rows.counts[layer, 3:5] = gradient_stats(g, row, self.hist_sample, detailed)
-                self._graded.add(layer)
-                return
-            scratch = identity_row(self.bins, g.device)
-            counts = gradient_stats(g, views(scratch, self.bins), self.hist_sample, detailed)
-            assert rows.rows is not None
-            merge_rows(rows.rows[layer], scratch)
-            rows.counts[layer, 3:5] += counts
+            fresh = layer not in rows.graded
+            counts = gradient_into(g, rows.views[layer], self.hist_sample, detailed, fresh)
+            rows.add_gradient_counts(layer, counts)
 
         return on_gradient
 
@@ -429,7 +455,8 @@ class Watcher:
                 return
             spec = self.layers.specs[layer]
             hooked = self.grads and x.requires_grad
-            merge_rows(rows[layer], traced_output_row(x, spec, self.hist_sample, self.bins, hooked))
+            new = output_rows([x], spec, self.hist_sample, self.bins, counts=True, hooked=hooked)
+            merge_rows(rows[layer], new[0])
             if hooked and not first:
                 x.register_hook(self._make_traced_gradient(layer, rows))  # type: ignore[no-untyped-call]
 
@@ -455,7 +482,7 @@ class Watcher:
         def on_gradient(g: Tensor) -> None:
             target = traced.rows if rows is None else rows
             assert target is not None
-            merge_rows(target[layer], traced_gradient_row(g, hist_sample, bins))
+            merge_rows(target[layer], gradient_rows([g], hist_sample, bins, counts=True)[0])
 
         return on_gradient
 
@@ -471,10 +498,15 @@ class Watcher:
 
     def _commit(self) -> None:
         """Close the open step: parameter norms, then file it (or forget it, unrecorded)."""
+        if self._open and self._open_recorded and self._rows is self._eager:
+            self._gathered.settle()  # what the ends of a forward or a backward did not measure
+            self._gathered.measure_outputs(self._eager, self.layers.specs)
+            if self._gathered.measure_gradients(self._eager):
+                self._gradient_came = True
+        self._gathered.forget()
         self._seen.clear()
         self._written.clear()
         self._calls.clear()
-        self._graded.clear()
         was_open, self._open, self._recording = self._open, False, False
         if self._rows is self._graph:
             return
@@ -499,8 +531,8 @@ class Watcher:
             for position, layer in self.layers.first.items():
                 ps = list(self.layers.modules[position].parameters())
                 if ps:
-                    out = rows.of(layer, len(self.layers.specs), ps[0].device)
-                    parameter_norm(ps, out[PNORM])
+                    row = rows.of(layer, len(self.layers.specs), ps[0].device)
+                    parameter_norm(ps, row[PNORM])
         rows.file(self._buffer, self._step - 1)
 
     # ------------------------------------------------------------------ CUDA graphs
@@ -509,6 +541,7 @@ class Watcher:
         of their own, which each replay of the graph fills again."""
         self._commit()
         self._rows = self._graph
+        self._graph.graded.clear()  # its kernels write each gradient, not add it
 
     def on_capture_end(self) -> None:
         """The capture is over; it was no step of its own (its replays are)."""
