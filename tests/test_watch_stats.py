@@ -12,6 +12,7 @@ from lookinside.watch_stats import (
     COL,
     HIST,
     HIST_VALUES,
+    ParameterNorms,
     extent,
     gradient_rows,
     histograms,
@@ -19,7 +20,6 @@ from lookinside.watch_stats import (
     merge_rows,
     output_counts,
     output_rows,
-    parameter_norm,
 )
 
 
@@ -77,10 +77,20 @@ def test_gradient_statistics() -> None:
     assert light[COL["gsum"]] == -1.0 and light[HIST + 40 :].tolist() == [0, 0, 0, 4, 0, 0]
 
 
-def test_the_norm_of_several_parameters_together() -> None:
-    out = torch.zeros(())
-    parameter_norm([torch.full((2,), 3.0), torch.full((1,), 4.0) * 2**0.5], out)
-    assert out.item() == pytest.approx(math.sqrt(9 + 9 + 32))
+def test_the_norm_of_each_modules_parameters_together() -> None:
+    rows = identity_row(40).repeat(4, 1)
+    a = [torch.full((2,), 3.0), torch.full((1,), 4.0, dtype=torch.float64) * 2**0.5]
+    b = [torch.full((3,), 1.0)]
+    norms = ParameterNorms()
+    norms.measure([(1, a), (3, b)], rows)  # float32 and float64: two kinds, added up
+    assert rows[1, COL["pnorm"]].item() == pytest.approx(math.sqrt(9 + 9 + 32))
+    assert rows[3, COL["pnorm"]].item() == pytest.approx(math.sqrt(3))
+    assert rows[[0, 2], COL["pnorm"]].isnan().all()  # no parameters: not measured
+    b[0].mul_(2)  # the same tensors, new values: the same plan
+    norms.measure([(1, a), (3, b)], rows)
+    assert rows[3, COL["pnorm"]].item() == pytest.approx(math.sqrt(12))
+    norms.measure([(0, b)], rows)  # other owners: a new plan
+    assert rows[0, COL["pnorm"]].item() == pytest.approx(math.sqrt(12))
 
 
 def test_the_extent_of_an_output_is_whole_items() -> None:

@@ -37,6 +37,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -337,8 +338,44 @@ def _count(mask: Tensor, out: Tensor) -> None:
     out.copy_(torch.count_nonzero(mask))
 
 
-def parameter_norm(params: Sequence[Tensor], out: Tensor) -> None:
-    """The norm of all of `params` together, into the 0-d tensor `out`."""
-    with torch.no_grad():
-        norms = torch._foreach_norm([p.detach() for p in params])
-        torch.linalg.vector_norm(torch.stack(norms), out=out)
+class ParameterNorms:
+    """Each watched module's parameter norm (all its parameters together), for all of them
+    in a few kernels: one multi-tensor norm per device and dtype of the parameters, added up
+    per module. What it needs (the parameters' list, which module owns each) is worked out
+    once, and again when the parameters change."""
+
+    def __init__(self) -> None:
+        self._key: Any = None
+        self._plan: list[tuple[list[Tensor], Tensor]] = []  # params of one kind, their owners
+        self._layers: Tensor | None = None
+
+    def measure(self, owners: Sequence[tuple[int, Sequence[Tensor]]], rows: Tensor) -> None:
+        """Write into `rows` (layers, columns) the parameter norm of each owner: (layer,
+        its module's parameters) pairs, each with parameters."""
+        key = (rows.device, tuple((layer, *map(_identity, ps)) for layer, ps in owners))
+        if key != self._key:
+            self._key = key
+            self._plan_for(owners, rows.device)
+        with torch.no_grad():
+            squares = rows.new_zeros(len(owners))
+            for params, index in self._plan:
+                norms = torch.stack(torch._foreach_norm(params)).float()
+                squares.index_add_(0, index, norms.square().to(rows.device))
+            rows[self._layers, PNORM] = squares.sqrt()
+
+    def _plan_for(
+        self, owners: Sequence[tuple[int, Sequence[Tensor]]], device: torch.device
+    ) -> None:
+        kinds: dict[Any, tuple[list[Tensor], list[int]]] = {}
+        for i, (_, params) in enumerate(owners):
+            for p in params:
+                same, which = kinds.setdefault((p.device, p.dtype), ([], []))
+                same.append(p)
+                which.append(i)
+        self._plan = [(ps, torch.tensor(which, device=device)) for ps, which in kinds.values()]
+        self._layers = torch.tensor([layer for layer, _ in owners], device=device)
+
+
+def _identity(p: Tensor) -> tuple[int, torch.device, torch.dtype]:
+    """What, changed, calls for a new plan: the parameter itself, its device and dtype."""
+    return id(p), p.device, p.dtype

@@ -58,7 +58,7 @@ from .watch_layers import (
 )
 from .watch_stats import (
     GHOOKED,
-    PNORM,
+    ParameterNorms,
     detail_columns,
     extent,
     gradient_into,
@@ -67,7 +67,6 @@ from .watch_stats import (
     output_counts,
     output_into,
     output_rows,
-    parameter_norm,
 )
 from .watch_training import OptimizerSpy, loss_name
 
@@ -188,6 +187,7 @@ class Watcher:
         self._open_id = 0  # the open step's number among those opened (tags its hooks)
         self._layer_outputs: set[str] = set()  # places in the model's output that are layers'
         self._gathered = Gathered(hist_sample, bins)  # small outputs, measured together
+        self._parameter_norms = ParameterNorms()
         self._awaiting_backward = False  # the end of the backward will measure the gradients
         self._optimizers = OptimizerSpy(model)
         self._handles = [model.register_forward_pre_hook(self._before_forward, with_kwargs=True)]
@@ -377,9 +377,12 @@ class Watcher:
                 self.layers.layer(OUTPUT, path, x, "output")
 
     def _record(self, position: int, path: str, x: Tensor, role: str, args: Any = ()) -> None:
-        layer = self.layers.layer(position, path, x, role, args)
+        layer = self.layers.index.get((position, path))
+        if layer is None:  # first sight
+            layer = self.layers.layer(position, path, x, role, args)
         rows = self._rows
-        rows.ready(len(self.layers.specs), x.device)
+        if rows.size <= layer or rows.device != x.device:
+            rows.ready(len(self.layers.specs), x.device)
         light = not self._detailed or position == INPUT
         again = layer in self._written
         if again:
@@ -528,11 +531,14 @@ class Watcher:
             if rows.rows is not None:
                 rows.rows[:, GHOOKED] = 0  # so for a compiled step's layers
         if self.params and self._detailed:
-            for position, layer in self.layers.first.items():
-                ps = list(self.layers.modules[position].parameters())
-                if ps:
-                    row = rows.of(layer, len(self.layers.specs), ps[0].device)
-                    parameter_norm(ps, row[PNORM])
+            modules = self.layers.modules
+            owners = [(layer, list(modules[position].parameters()))
+                      for position, layer in self.layers.first.items()]  # fmt: skip
+            owners = [(layer, ps) for layer, ps in owners if ps]
+            if owners:
+                rows.ready(len(self.layers.specs), rows.device or owners[0][1][0].device)
+                assert rows.rows is not None
+                self._parameter_norms.measure(owners, rows.rows)
         rows.file(self._buffer, self._step - 1)
 
     # ------------------------------------------------------------------ CUDA graphs
