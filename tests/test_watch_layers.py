@@ -58,6 +58,32 @@ def test_modules_held_in_lists_and_recurrent_models() -> None:
     assert names(nn.Linear(2, 2)) == ["model"]
 
 
+class Encoder(nn.Module):
+    """As a Hugging Face encoder holds its layers: `layer`, a ModuleList, one level down."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = nn.ModuleList(nn.TransformerEncoderLayer(8, 2, 16) for _ in range(2))
+
+
+class Bert(nn.Module):
+    """As a Hugging Face `BertForSequenceClassification` nests its blocks: two levels down."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bert = nn.Module()
+        self.bert.embeddings = nn.Sequential(nn.Embedding(10, 8), nn.LayerNorm(8))
+        self.bert.encoder = Encoder()
+        self.bert.pooler = nn.Sequential(nn.Linear(8, 8), nn.Tanh())
+        self.dropout = nn.Dropout(0.1)
+        self.classifier = nn.Linear(8, 2)
+
+
+def test_blocks_held_deeper_down_are_found() -> None:
+    assert names(Bert()) == ["bert.embeddings", "bert.encoder.layer.0", "bert.encoder.layer.1",
+                             "bert.pooler", "classifier"]  # fmt: skip
+
+
 def test_places_inside_an_output() -> None:
     a, b, c = torch.zeros(1), torch.zeros(2), torch.zeros(3)
     out = (a, {"logits": b, "past": [c, "text"]})

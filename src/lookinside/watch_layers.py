@@ -2,7 +2,9 @@
 
 The default is the model's blocks: its children, looking inside the containers that hold
 several weight layers (an `nn.Sequential` MLP, a `ModuleList` of Transformer layers, a ResNet
-stage of blocks), but not inside one block (a conv-norm-activation `Sequential`, a ResNet
+stage of blocks) and inside the modules that hold such a container, however deep (a Hugging
+Face `BertModel`: its embeddings, each layer of `encoder.layer`, the pooler), but not inside
+one block (a conv-norm-activation `Sequential`, a ResNet
 `BasicBlock`, a `TransformerEncoderLayer`), and leaving out modules that only reshape, pool or
 drop values (their statistics repeat the layer before). For the lesson's `cnn()`: each conv
 block and the linear layer. For torchvision's ResNet: the stem's conv, norm and ReLU, each
@@ -50,14 +52,17 @@ def weight_layers(module: nn.Module) -> int:
 
 
 def _holds_blocks(module: nn.Module) -> bool:
-    """Whether a module is a container of several weight layers, or holds one (as
-    `nn.TransformerEncoder` holds its `layers`)."""
+    """Whether a module is a container of several weight layers, or holds one, however deep
+    (as `nn.TransformerEncoder` holds its `layers`, a Hugging Face `BertModel` its
+    `encoder.layer`)."""
     if isinstance(module, (nn.ModuleList, nn.ModuleDict)):
         return True
     if isinstance(module, nn.Sequential):
         return weight_layers(module) > 1
     return any(
-        isinstance(c, CONTAINERS) and weight_layers(c) > 1 and len(c) > 1 for c in module.children()
+        (isinstance(c, CONTAINERS) and weight_layers(c) > 1 and len(c) > 1)
+        or (not isinstance(c, CONTAINERS) and _holds_blocks(c))
+        for c in module.children()
     )
 
 
