@@ -19,7 +19,12 @@ At each recorded step, hooks measure on the device, without reading anything on 
 `watch_stats`): each watched module's outputs (every float tensor inside a tuple, list or dict,
 named by its place), the model's input and output, each output's gradient, and each module's
 parameter norm after the optimizer's step. The numbers go into a device buffer that moves to
-the host a chunk of steps at a time (`watch_buffer`).
+the host a chunk of steps at a time (`watch_buffer`). A step's cost hardly grows with the
+modules: small outputs of one kind (shape, spec) are handed over by their hooks and measured
+together when the forward ends, their gradients when the backward ends (`watch_gather`); the
+parameter norms of all modules take a few kernels (`watch_stats.ParameterNorms`). With several
+backwards through one forward (`retain_graph=True`), a gathered output's gradient is the
+first backward's.
 
 `torch.compile`: watch, then compile, or compile, then watch (the compiled module's layers are
 watched). Inside a compiled model the layers' hooks are traced into its graph: they measure
@@ -121,7 +126,8 @@ class Watcher:
         modules: the modules to watch (default: `default_modules(model)`), as modules or
             (name, module) pairs.
         every: record every `every`-th step.
-        grads: also record each output's gradient (a hook on the output tensor).
+        grads: also record each output's gradient (a hook on the node that made the output,
+            or autograd keeps it for the end of the backward: `watch_gather`).
         params: also record each watched module's parameter norm after each recorded step.
         hist_sample: the most values per layer and step that go into the sampled shares
             (at the floor, at the bounds); the histogram takes at most the first
