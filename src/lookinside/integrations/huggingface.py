@@ -22,14 +22,12 @@ from typing import Any
 from torch import Tensor, nn
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-from ..diagnosis import Finding, format_findings
-from ..telemetry import Telemetry
-from ..watcher import Watcher
+from .watching import Watching
 
 __all__ = ["LookInside", "epoch_losses"]
 
 
-class LookInside(TrainerCallback):
+class LookInside(TrainerCallback, Watching):
     """Watch the model while the trainer trains it; write and print the diagnosis.
 
     Args:
@@ -44,13 +42,7 @@ class LookInside(TrainerCallback):
         print_findings: bool = True,
         **watch_options: Any,
     ) -> None:
-        self.modules, self.options = modules, watch_options
-        self.print_findings = print_findings
-        self.watcher: Watcher | None = None
-        self.telemetry: Telemetry | None = None
-        self.findings: list[Finding] = []
-        self.epochs: list[dict[str, float]] = []
-        self.directory: Path | None = None
+        self._setup(modules, print_findings, watch_options)
         self._loss_hook: Any = None
 
     def on_train_begin(
@@ -63,9 +55,8 @@ class LookInside(TrainerCallback):
     ) -> None:
         if model is None:
             return
-        self.watcher = Watcher(model, self.modules, **self.options)
+        self._start(model)
         self._loss_hook = model.register_forward_hook(self._read_loss)
-        self.telemetry, self.findings, self.epochs = None, [], []
 
     def _read_loss(self, module: nn.Module, args: Any, out: Any) -> None:
         """The loss a training forward returns (`outputs.loss`), kept on the device."""
@@ -76,22 +67,13 @@ class LookInside(TrainerCallback):
     def on_train_end(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> None:
-        from ..train import write_telemetry  # the run-directory writer of `lookinside train`
-
         if self.watcher is None:
             return
-        self.telemetry = self.watcher.telemetry
-        self.watcher.remove()
+        self._stop()
         self._loss_hook.remove()
-        self.watcher = None
-        if not state.is_world_process_zero:
-            return
-        self.epochs = epoch_losses(state.log_history)
-        self.directory = Path(args.output_dir or ".") / "lookinside"
-        self.findings = write_telemetry(self.telemetry, self.directory, self.epochs)
-        if self.print_findings:
-            print(format_findings(self.findings))
-            print(f"lookinside: telemetry and diagnosis in {self.directory}")
+        if state.is_world_process_zero:
+            self.epochs = epoch_losses(state.log_history)
+            self._write(Path(args.output_dir or ".") / "lookinside")
 
 
 def epoch_losses(log: Sequence[Mapping[str, Any]]) -> list[dict[str, float]]:

@@ -20,14 +20,12 @@ from typing import Any
 import lightning.pytorch as pl
 from torch import Tensor, nn
 
-from ..diagnosis import Finding, format_findings
-from ..telemetry import Telemetry
-from ..watcher import Watcher
+from .watching import Watching
 
 __all__ = ["LookInside"]
 
 
-class LookInside(pl.Callback):
+class LookInside(pl.Callback, Watching):
     """Watch the LightningModule while the trainer fits it; write and print the diagnosis.
 
     Args:
@@ -46,18 +44,11 @@ class LookInside(pl.Callback):
         print_findings: bool = True,
         **watch_options: Any,
     ) -> None:
-        self.modules, self.options = modules, watch_options
+        self._setup(modules, print_findings, watch_options)
         self.names = {"train_loss": train_loss, "valid_loss": valid_loss}
-        self.print_findings = print_findings
-        self.watcher: Watcher | None = None
-        self.telemetry: Telemetry | None = None
-        self.findings: list[Finding] = []
-        self.epochs: list[dict[str, float]] = []
-        self.directory: Path | None = None
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self.watcher = Watcher(pl_module, self.modules, **self.options)
-        self.telemetry, self.findings, self.epochs = None, [], []
+        self._start(pl_module)
 
     def on_train_batch_end(
         self,
@@ -79,24 +70,13 @@ class LookInside(pl.Callback):
             self.epochs.append(epoch)
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        from ..train import write_telemetry  # the run-directory writer of `lookinside train`
-
         if self.watcher is None:
             return
-        self.telemetry = self.watcher.telemetry
-        self.watcher.remove()
-        self.watcher = None
-        if not trainer.is_global_zero:
-            return
-        root = trainer.log_dir or trainer.default_root_dir
-        self.directory = Path(root) / "lookinside"
-        self.findings = write_telemetry(self.telemetry, self.directory, self.epochs)
-        if self.print_findings:
-            print(format_findings(self.findings))
-            print(f"lookinside: telemetry and diagnosis in {self.directory}")
+        self._stop()
+        if trainer.is_global_zero:
+            self._write(Path(trainer.log_dir or trainer.default_root_dir) / "lookinside")
 
     def on_exception(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
     ) -> None:
-        if self.watcher is not None:
-            self.watcher.remove()  # the hooks go; what was recorded stays readable
+        self._stop()
