@@ -43,3 +43,15 @@ def test_text_json_and_html() -> None:
 def test_a_finding_made_with_one_layer_names_it_in_layers() -> None:
     f = li.Finding("dead_activations", "0", (0, 1), "warning", "m", {}, "advice")
     assert f.layers == ("0",) and f.plot == "near_zero"
+
+
+def test_findings_read_in_one_line_each_print_as_text_and_show_as_html() -> None:
+    advice = "lower the learning rate, ten times for a start; " * 20  # long, as advice is
+    f = li.Finding("dead_activations", "net.3", (14, 17), "error", "m " * 100, {"x": 1.0}, advice)
+    assert repr(f) == "Finding(error dead_activations at net.3, steps 14-17)"
+    findings = li.Findings([f, finding("chance")])
+    assert repr(findings) == ("Findings([Finding(error dead_activations at net.3, steps 14-17), "
+                              "Finding(warning chance at a, steps 0-0)])")  # fmt: skip
+    assert (
+        str(findings) == format_findings(findings) and "<p><b>error</b>" in findings._repr_html_()
+    )

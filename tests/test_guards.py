@@ -106,3 +106,14 @@ def test_clip_flag(small_mnist: Path, tmp_path: Path) -> None:
         == 0
     )
     assert main(["train", "--clip", "-1"]) == 2
+
+
+def test_early_stopping_on_a_name_the_fit_does_not_record_raises_with_those_it_does() -> None:
+    learn = li.Learner(tiny_model(), tiny_dls(), cbs=[EarlyStopping(monitor="val_loss")])
+    learn.progress_bar.rows = False
+    with pytest.raises(li.LookinsideError, match=r"monitors 'val_loss'.*records: train_loss, "
+                                                 r"valid_loss"):  # fmt: skip
+        learn.fit(2)
+    bare = li.Learner(tiny_model(), tiny_dls(), default_cbs=False, cbs=[EarlyStopping()])
+    with pytest.raises(li.LookinsideError, match="AvgStats"):
+        bare.fit(1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import io
 
 import pytest
 import torch
@@ -372,7 +373,8 @@ def test_validation_runs_without_gradients_and_in_eval_mode() -> None:
 def test_describe_loop_lists_callbacks_at_their_events(capsys: pytest.CaptureFixture[str]) -> None:
     learn = quiet_learner(cbs=[li.LambdaCallback(after_step=print)])
     text = learn.describe_loop()
-    assert capsys.readouterr().out.strip() == text
+    assert capsys.readouterr().out == ""  # returned, not printed: a notebook shows it once
+    assert repr(text) == text and text._repr_html_().startswith("<pre>")
     lines = dict(line.strip().split(": ", 1) for line in text.splitlines())
     assert lines["after_step"] == "LambdaCallback(after_step=print)"
     assert (
@@ -405,3 +407,47 @@ def test_tuple_inputs_are_unpacked_into_the_model() -> None:
     learn = li.Learner(Two(), tiny_dls(), cbs=[split], default_cbs=False)
     learn.fit(1)
     assert isinstance(learn.xb, tuple)
+
+
+@pytest.mark.parametrize(
+    ("foreign", "ours"),
+    [("on_batch_end", "after_batch"), ("on_train_batch_end", "after_batch"),
+     ("on_epoch_end", "after_epoch"), ("on_train_begin", "before_fit")],
+)  # fmt: skip
+def test_another_frameworks_hook_name_raises_with_ours(foreign: str, ours: str) -> None:
+    with pytest.raises(ValueError, match=f"{foreign}.*another framework.*name it '{ours}'"):
+        type("Logger", (li.Callback,), {foreign: lambda self, learn: None})
+    with pytest.raises(ValueError, match=f"name it '{ours}'"):
+        li.LambdaCallback(**{foreign: print})
+
+
+def test_fastais_argument_order_and_other_first_mistakes_are_one_sentence() -> None:
+    model, dls = tiny_model(), tiny_dls()
+    with pytest.raises(li.LookinsideError, match=r"model first, then the data: Learner\(model"):
+        li.Learner(dls, model)  # type: ignore[arg-type]
+    with pytest.raises(li.LookinsideError, match="takes a DataLoaders, not a tuple"):
+        li.Learner(model, (dls.train, dls.valid))
+    with pytest.raises(li.LookinsideError, match=r"class CrossEntropyLoss.*CrossEntropyLoss\(\)"):
+        li.Learner(model, dls, loss_func=torch.nn.CrossEntropyLoss)  # type: ignore[arg-type]
+    with pytest.raises(li.LookinsideError, match=r"must be a torch\.nn\.Module, not a function"):
+        li.Learner(lambda x: x, dls)  # type: ignore[arg-type]
+
+
+def test_an_error_in_the_first_batch_records_no_epoch() -> None:
+    """after_epoch runs (it always does), but an error is no epoch: no row, no history."""
+    out = io.StringIO()
+
+    def fail(learn: li.Learner) -> None:
+        raise RuntimeError("a bug in the first batch")
+
+    learn = li.Learner(tiny_model(), tiny_dls(), default_cbs=False,
+                       cbs=[li.AvgStats(), li.ProgressBar(file=out),
+                            li.LambdaCallback(after_pred=fail)])  # fmt: skip
+    with pytest.raises(RuntimeError, match="first batch"):
+        learn.fit(1)
+    assert learn.avg_stats.history == [] and out.getvalue() == ""
+
+
+def test_a_notebook_shows_the_learner_as_a_table() -> None:
+    html = quiet_learner()._repr_html_()
+    assert "<table>" in html and "parameters" in html and "AvgStats" in html

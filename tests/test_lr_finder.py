@@ -149,3 +149,9 @@ def test_bad_arguments() -> None:
         learn.lr_find(start_lr=1.0, end_lr=0.1)
     with pytest.raises(li.LookinsideError, match="num_it of at least 2"):
         learn.lr_find(num_it=1)
+
+
+def test_a_result_reads_in_one_line() -> None:
+    result = momentum_learner().lr_find(num_it=30)
+    text = repr(result)
+    assert len(text) < 500 and text.startswith("LRFindResult(suggestion ") and "steps from" in text

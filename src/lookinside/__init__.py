@@ -22,7 +22,7 @@ from .callbacks import (
 from .config import TrainConfig
 from .data import DataLoaders, TensorLoader
 from .datasets import download_mnist, load_mnist
-from .diagnosis import Finding, diagnose
+from .diagnosis import Finding, Findings, diagnose
 from .errors import LookinsideError
 from .events import (
     CancelBatchException,
@@ -61,6 +61,7 @@ __all__ = [
     "EpochStats",
     "Event",
     "Finding",
+    "Findings",
     "Hook",
     "Hooks",
     "LRFindResult",

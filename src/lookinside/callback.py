@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from .events import EVENT_NAMES, Event, looks_like_event
+from .events import EVENT_NAMES, FOREIGN_EVENTS, Event, looks_like_event
 
 if TYPE_CHECKING:
     from .learner import Learner
@@ -29,7 +29,15 @@ def _suggest(name: str) -> str:
 
 
 def check_event_names(owner: str, names: list[str]) -> None:
-    """Raise `ValueError` if one of `names` looks like an event but is not one."""
+    """Raise `ValueError` if one of `names` looks like an event but is not one, or is another
+    framework's name for one (`on_batch_end`): either would never be called."""
+    foreign = sorted(n for n in names if n in FOREIGN_EVENTS)
+    if foreign:
+        name = foreign[0]
+        raise ValueError(
+            f"{owner} defines {name!r}, another framework's name for an event, which lookinside "
+            f"would never call: name it {FOREIGN_EVENTS[name].value!r}."
+        )
     bad = sorted(n for n in names if looks_like_event(n) and n not in EVENT_NAMES)
     if bad:
         raise ValueError(f"{owner} defines {bad[0]!r}, which is not an event{_suggest(bad[0])}.")

@@ -47,6 +47,27 @@ class Event(str, Enum):
 
 EVENT_NAMES: frozenset[str] = frozenset(e.value for e in Event)
 
+# Other frameworks' names for the events (fastai v1, Keras, Lightning, Hugging Face): a callback
+# method named so would never be called here.
+FOREIGN_EVENTS: dict[str, Event] = {
+    "on_train_begin": Event.before_fit, "on_train_start": Event.before_fit,
+    "on_fit_start": Event.before_fit, "on_train_end": Event.after_fit,
+    "on_fit_end": Event.after_fit, "on_epoch_begin": Event.before_epoch,
+    "on_epoch_start": Event.before_epoch, "on_train_epoch_start": Event.before_epoch,
+    "on_epoch_end": Event.after_epoch, "on_train_epoch_end": Event.after_epoch,
+    "on_batch_begin": Event.before_batch, "on_batch_start": Event.before_batch,
+    "on_train_batch_begin": Event.before_batch, "on_train_batch_start": Event.before_batch,
+    "on_step_begin": Event.before_batch, "on_batch_end": Event.after_batch,
+    "on_train_batch_end": Event.after_batch, "on_step_end": Event.after_step,
+    "on_loss_begin": Event.after_pred, "on_backward_begin": Event.after_loss,
+    "on_before_backward": Event.before_backward, "on_backward_end": Event.after_backward,
+    "on_after_backward": Event.after_backward, "on_before_optimizer_step": Event.after_backward,
+    "on_validation_start": Event.before_validate,
+    "on_validation_epoch_start": Event.before_validate, "on_test_begin": Event.before_validate,
+    "on_validation_end": Event.after_validate, "on_validation_epoch_end": Event.after_validate,
+    "on_evaluate": Event.after_validate, "on_test_end": Event.after_validate,
+}  # fmt: skip
+
 
 def looks_like_event(name: str) -> bool:
     """True for names a handler of an event would have: `before_*` or `after_*`."""

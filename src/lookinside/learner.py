@@ -64,6 +64,7 @@ class Learner:
         metrics: Sequence[Callable[[Tensor, Tensor], Tensor]] | None = None,
         default_cbs: bool = True,
     ) -> None:
+        _check_arguments(model, dls, loss_func)
         self.model = model
         self.dls = dls
         self.loss_func = loss_func
@@ -83,6 +84,7 @@ class Learner:
         self.training = False
         self.start_epoch = 0  # the first epoch of this fit (> 0 when resuming)
         self.epoch_done = False  # whether the current epoch ran to its end
+        self.epoch_failed = False  # ... or an error (not a cancellation) stopped it
         self.train_iter = 0  # training batches done, counting resumed epochs (TrainEval)
         self.pct_train = 0.0  # progress through this fit's training, in [0, 1] (TrainEval)
         self.xb: Any = None
@@ -177,8 +179,9 @@ class Learner:
         for handler in self._handlers[event]:
             handler(self)
 
-    def describe_loop(self) -> str:
-        """Print (and return) which callbacks run at each event, in the loop's shape."""
+    def describe_loop(self) -> LoopDescription:
+        """Which callbacks run at each event, in the loop's shape (a str that a notebook or
+        the REPL shows as the text itself)."""
         indent = {
             Event.before_fit: 0, Event.after_cancel_fit: 0, Event.after_fit: 0,
             Event.before_epoch: 1, Event.after_cancel_epoch: 1, Event.after_epoch: 1,
@@ -198,9 +201,7 @@ class Learner:
             names = self._handler_owners[event]
             pad = "  " * indent.get(event, 3)
             lines.append(f"{pad}{event.value}: {', '.join(names) if names else '-'}")
-        text = "\n".join(lines)
-        print(text)
-        return text
+        return LoopDescription("\n".join(lines))
 
     # ----------------------------------------------------------------- optimizer
     def create_opt(self) -> torch.optim.Optimizer:
@@ -287,7 +288,7 @@ class Learner:
         return lr_find(self, start_lr, end_lr, num_it, stop_factor)
 
     def _epoch(self) -> None:
-        self.epoch_done = False
+        self.epoch_done = self.epoch_failed = False
         try:
             self._fire(Event.before_epoch)
             self._train()
@@ -296,6 +297,11 @@ class Learner:
         except CancelEpochException:
             self.epoch_done = True
             self._fire(Event.after_cancel_epoch)
+        except CancelFitException:
+            raise
+        except BaseException:
+            self.epoch_failed = True  # after_epoch runs: it must not take this for an epoch
+            raise
         finally:
             self._fire(Event.after_epoch)
 
@@ -370,3 +376,50 @@ class Learner:
     def __repr__(self) -> str:
         cbs = ", ".join(type(cb).__name__ for cb in self.cbs)
         return f"Learner({type(self.model).__name__}, cbs=[{cbs}])"
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        params = sum(p.numel() for p in self.model.parameters())
+        loss = getattr(self.loss_func, "__name__", type(self.loss_func).__name__)
+        opt = getattr(self.opt_func, "__name__", type(self.opt_func).__name__)
+        rows = [("model", f"{type(self.model).__name__} ({params:,} parameters)"),
+                ("loss", loss), ("optimizer", f"{opt}, lr {self.lr:g}"),
+                ("callbacks", ", ".join(type(cb).__name__ for cb in self.cbs))]  # fmt: skip
+        cells = "".join(f"<tr><th>{k}</th><td>{escape(v)}</td></tr>" for k, v in rows)
+        return f"<table><caption>Learner</caption>{cells}</table>"
+
+
+def _check_arguments(model: Any, dls: Any, loss_func: Any) -> None:
+    """Raise `LookinsideError` with one sentence for the mistakes a user of another library
+    makes first: fastai's order (data, then model), the data as a tuple, a loss class."""
+    from .errors import LookinsideError
+
+    if isinstance(dls, nn.Module) and not isinstance(model, nn.Module):
+        raise LookinsideError("Learner takes the model first, then the data: Learner(model, "
+                              "dls) (fastai's order is the other way round).")  # fmt: skip
+    if not isinstance(model, nn.Module):
+        raise LookinsideError(f"Learner's model must be a torch.nn.Module, not a "
+                              f"{type(model).__name__}.")  # fmt: skip
+    if isinstance(dls, (tuple, list)):
+        raise LookinsideError("Learner takes a DataLoaders, not a "
+                              f"{type(dls).__name__}: Learner(model, li.DataLoaders(train, "
+                              "valid)).")  # fmt: skip
+    if not hasattr(dls, "train"):
+        raise LookinsideError(f"Learner's data must be a DataLoaders (with .train and .valid), "
+                              f"not a {type(dls).__name__}.")  # fmt: skip
+    if isinstance(loss_func, type):
+        raise LookinsideError(f"loss_func is the class {loss_func.__name__}, not a loss: pass "
+                              f"an instance, {loss_func.__name__}().")  # fmt: skip
+
+
+class LoopDescription(str):
+    """`Learner.describe_loop`'s text: shown as itself, not as a quoted string."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        return f"<pre>{escape(self)}</pre>"

@@ -89,6 +89,13 @@ class LRFindResult:
             ax.legend()
         return fig
 
+    def __repr__(self) -> str:
+        shown = "none" if self.suggestion is None else f"{self.suggestion:.3g}"
+        sweep = f"{len(self.lrs)} steps" + (
+            f" from {self.lrs[0]:.3g} to {self.lrs[-1]:.3g}" if len(self.lrs) else ""
+        )
+        return f"LRFindResult(suggestion {shown}: {self.rule}; {sweep}, {self.stop_reason})"
+
     def _repr_html_(self) -> str:
         shown = "none" if self.suggestion is None else f"{self.suggestion:.3g}"
         return f"<p>lr_find: suggestion <b>{shown}</b> ({escape(self.rule)})</p>"
@@ -158,6 +165,7 @@ _LOOP_STATE = (
     "n_epochs",
     "start_epoch",
     "epoch_done",
+    "epoch_failed",
     "epoch",
     "iter",
     "n_iter",

@@ -119,7 +119,8 @@ class AvgStats(Callback):
         (self._train if learn.training else self._valid).add(values, batch_size(learn.yb))
 
     def after_epoch(self, learn: Learner) -> None:
-        if self._train is None:  # stopped before this epoch began: nothing to record
+        if self._train is None or learn.epoch_failed:  # stopped before this epoch began, or
+            self._train = None  # an error stopped it: no epoch to record
             return
         names = [metric_name(m) for m in learn.metrics]
         train_names = ["train_loss"] + ([f"train_{n}" for n in names] if self.train_metrics else [])

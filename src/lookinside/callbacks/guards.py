@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from ..callback import Callback
+from ..errors import LookinsideError
 from ..events import CancelFitException
 from .avg_stats import AvgStats
 
@@ -82,8 +83,15 @@ class EarlyStopping(Callback):
 
     def after_epoch(self, learn: Learner) -> None:
         stats = learn.find_cb(AvgStats)
-        if stats is None or stats.last is None or self.monitor not in stats.last.values:
-            return
+        if stats is None:
+            raise LookinsideError("EarlyStopping reads the epoch's numbers from AvgStats, "
+                                  "which this learner does not have.")  # fmt: skip
+        if stats.last is None or stats.last.epoch != learn.epoch:
+            return  # the epoch stopped before it had numbers
+        if self.monitor not in stats.last.values:
+            names = ", ".join(stats.last.values)
+            raise LookinsideError(f"EarlyStopping monitors {self.monitor!r}, which this fit "
+                                  f"does not record; it records: {names}.")  # fmt: skip
         value = stats.last.values[self.monitor]
         sign = 1.0 if self.mode == "min" else -1.0
         if self.best is None or sign * (self.best - value) > self.min_delta:

@@ -6,6 +6,6 @@ prints them. The rules live in `activations`, `gradients` and `curves`, the reme
 """
 
 from .diagnose import diagnose
-from .findings import Finding, Remedy, format_findings
+from .findings import Finding, Findings, Remedy, format_findings
 
-__all__ = ["Finding", "Remedy", "diagnose", "format_findings"]
+__all__ = ["Finding", "Findings", "Remedy", "diagnose", "format_findings"]

@@ -19,7 +19,7 @@ from typing import Any
 from ..telemetry import Telemetry
 from . import activations, batches, curves, gradients
 from .evidence import Evidence
-from .findings import Finding, ranked
+from .findings import Finding, Findings, ranked
 
 RULES = (
     activations.inputs,
@@ -45,7 +45,7 @@ def diagnose(
     telemetry: Telemetry,
     epochs: Sequence[Mapping[str, float]] = (),
     options: Mapping[str, Any] | None = None,
-) -> list[Finding]:
+) -> Findings:
     """The findings of every rule (see this module's docstring), causes first.
 
     Args:
@@ -60,7 +60,7 @@ def diagnose(
     findings = [activations.non_finite(evidence, event)] if event is not None else []
     for rule in RULES:
         findings += rule(evidence)
-    return ranked(explained(findings))
+    return Findings(ranked(explained(findings)))
 
 
 CAUSES = {

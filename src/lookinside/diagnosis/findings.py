@@ -82,6 +82,10 @@ class Finding:
         if not self.plot:
             self.plot = PLOTS.get(self.kind, "")
 
+    def __repr__(self) -> str:
+        where = f" at {self.layer}" if self.layer else ""
+        return f"Finding({self.severity} {self.kind}{where}, steps {self.steps[0]}-{self.steps[1]})"
+
     def _repr_html_(self) -> str:
         try_ = f"<br>try: {escape(self.advice)}" if self.advice else ""
         return f"<p><b>{escape(self.severity)}</b>: {escape(self.message)}{try_}</p>"
@@ -92,6 +96,20 @@ class Finding:
         d["steps"] = list(self.steps)
         d["layers"] = list(self.layers)
         return d
+
+
+class Findings(list[Finding]):
+    """The findings of a diagnosis: a list, printed as the terminal's text (`str`), shown as
+    HTML in a notebook, with a one-line-a-finding `repr`."""
+
+    def __str__(self) -> str:
+        return format_findings(self)
+
+    def __repr__(self) -> str:
+        return f"Findings([{', '.join(map(repr, self))}])"
+
+    def _repr_html_(self) -> str:
+        return findings_html(self)
 
 
 def ranked(findings: Sequence[Finding]) -> list[Finding]:
