@@ -12,6 +12,8 @@ import pytest
 
 import lookinside as li
 from lookinside.cli import main
+from lookinside.config import TrainConfig
+from lookinside.train import build_learner
 
 # `lookinside train --data <small MNIST> --epochs 2 --bs 32 --lr 0.4 --seed 0` on CPU,
 # recorded once with torch 2.13.0: the numbers a change to the loop must not move.
@@ -53,6 +55,8 @@ def test_train_reproduces_the_stored_run(
             assert row[key] == pytest.approx(value, rel=1e-4, abs=1e-6), key
     config = json.loads((out / "config.json").read_text())
     assert config["bs"] == 32 and config["arch"] == [8, 16, 32, 32] and config["seed"] == 0
+    learn = build_learner(TrainConfig.from_dict(config)).load(out / "model.pt")  # the last
+    assert learn.validate()["valid_accuracy"] == pytest.approx(STORED[-1]["valid_accuracy"])
     printed = capsys.readouterr().out.splitlines()
     assert printed[0].split()[:2] == ["epoch", "train_loss"]
     assert printed[-2] == "valid accuracy 0.3281 after 2 epoch(s)"

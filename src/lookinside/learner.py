@@ -9,8 +9,10 @@ whatever they leave.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
@@ -287,6 +289,39 @@ class Learner:
 
         return lr_find(self, start_lr, end_lr, num_it, stop_factor)
 
+    # ----------------------------------------------------------------- a trained model
+    def get_preds(self, dl: Iterable[Any] | None = None) -> tuple[Any, Any]:
+        """Predictions and targets over `dl` (default: the validation data), on the CPU."""
+        from .inference import get_preds
+
+        return get_preds(self, dl)
+
+    def predict(self, x: Any, batch: bool = False) -> Any:
+        """The prediction for one input (`batch=True`: for a batch of inputs)."""
+        from .inference import predict
+
+        return predict(self, x, batch)
+
+    def validate(self, dl: Iterable[Any] | None = None) -> dict[str, float]:
+        """The loss and metrics over `dl` (default: the validation data)."""
+        from .inference import validate
+
+        return validate(self, dl)
+
+    def save(self, path: str | os.PathLike[str], with_opt: bool = False) -> Path:
+        """Save the weights (and, `with_opt`, the optimizer's state) to `path`, atomically."""
+        from .inference import save_weights
+
+        return save_weights(self, path, with_opt)
+
+    def load(self, path: str | os.PathLike[str], with_opt: bool = False) -> Learner:
+        """Load weights `save` wrote (safely: tensors only); returns the learner."""
+        from .inference import load_weights
+
+        load_weights(self, path, with_opt)
+        return self
+
+    # ----------------------------------------------------------------- the loop
     def _epoch(self) -> None:
         self.epoch_done = self.epoch_failed = False
         try:
@@ -316,15 +351,16 @@ class Learner:
         finally:
             self._fire(Event.after_train)
 
-    def _validate(self) -> None:
-        if self.dls.valid is None:
+    def _validate(self, batches: Iterable[Any] | None = None) -> None:
+        batches = self.dls.valid if batches is None else batches
+        if batches is None:
             return
         self.training = False
-        self.n_iter = len_or_none(self.dls.valid)
+        self.n_iter = len_or_none(batches)
         try:
             self._fire(Event.before_validate)
             with torch.no_grad():
-                self._all_batches(self.dls.valid)
+                self._all_batches(batches)
         except CancelValidateException:
             self._fire(Event.after_cancel_validate)
         finally:

@@ -161,7 +161,7 @@ class LRFinder(Callback):
         )
 
 
-_LOOP_STATE = (
+LOOP_STATE = (  # the learner's loop state, which a sweep or a prediction puts back
     "n_epochs",
     "start_epoch",
     "epoch_done",
@@ -196,7 +196,7 @@ def lr_find(
     model_state = {k: v.detach().clone() for k, v in learn.model.state_dict().items()}
     was_training = learn.model.training
     opt, opt_state = learn.opt, copy.deepcopy(learn.opt.state_dict()) if learn.opt else None
-    loop: dict[str, Any] = {k: getattr(learn, k) for k in _LOOP_STATE}
+    loop: dict[str, Any] = {k: getattr(learn, k) for k in LOOP_STATE}
     rng = RngState.capture()
     generator = getattr(learn.dls.train, "generator", None)
     generator_state = generator.get_state() if generator is not None else None

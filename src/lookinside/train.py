@@ -293,6 +293,7 @@ def _write_outputs(learn: Learner, run_dir: Path, config: TrainConfig) -> TrainR
     stats = learn.find_cb(AvgStats)
     assert stats is not None  # a default callback
     result = TrainResult(run_dir, learn, stats.history)
+    learn.save(run_dir / "model.pt")  # the last epoch's weights: learn.load reads them
     write_plots(learn, run_dir)
     activation_stats = learn.find_cb(ActivationStats)
     if activation_stats is not None and activation_stats.has_telemetry:

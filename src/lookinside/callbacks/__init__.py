@@ -11,6 +11,7 @@ from .csv_logger import CSVLogger
 from .cuda_graph import CudaGraph
 from .device import DeviceCallback, default_device, to_device
 from .mixed_precision import MixedPrecision
+from .monitor import SaveBest
 from .param_scheduler import ParamScheduler
 from .progress import ProgressBar
 from .recorder import Recorder
@@ -39,6 +40,7 @@ __all__ = [
     "ParamScheduler",
     "ProgressBar",
     "Recorder",
+    "SaveBest",
     "TensorBoardCallback",
     "TrainEval",
     "default_callbacks",

@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING
 import torch
 
 from ..callback import Callback
-from ..errors import LookinsideError
 from ..events import CancelFitException
-from .avg_stats import AvgStats
+from .monitor import Monitored
 
 if TYPE_CHECKING:
     from ..learner import Learner
@@ -72,30 +71,26 @@ class EarlyStopping(Callback):
 
     def __init__(self, monitor: str = "valid_loss", patience: int = 3, min_delta: float = 0.0,
                  mode: str | None = None) -> None:  # fmt: skip
+        self.monitored = Monitored("EarlyStopping", monitor, mode, min_delta)
         self.monitor, self.patience, self.min_delta = monitor, patience, min_delta
-        self.mode = mode or ("max" if "accuracy" in monitor else "min")
+        self.mode = self.monitored.mode
         self.stopped_epoch: int | None = None
-        self.best: float | None = None
         self.wait = 0
 
+    @property
+    def best(self) -> float | None:
+        """The best value seen in this fit."""
+        return self.monitored.best
+
     def before_fit(self, learn: Learner) -> None:
-        self.best, self.wait, self.stopped_epoch = None, 0, None
+        self.monitored.best, self.wait, self.stopped_epoch = None, 0, None
 
     def after_epoch(self, learn: Learner) -> None:
-        stats = learn.find_cb(AvgStats)
-        if stats is None:
-            raise LookinsideError("EarlyStopping reads the epoch's numbers from AvgStats, "
-                                  "which this learner does not have.")  # fmt: skip
-        if stats.last is None or stats.last.epoch != learn.epoch:
+        value = self.monitored.value(learn)
+        if value is None:
             return  # the epoch stopped before it had numbers
-        if self.monitor not in stats.last.values:
-            names = ", ".join(stats.last.values)
-            raise LookinsideError(f"EarlyStopping monitors {self.monitor!r}, which this fit "
-                                  f"does not record; it records: {names}.")  # fmt: skip
-        value = stats.last.values[self.monitor]
-        sign = 1.0 if self.mode == "min" else -1.0
-        if self.best is None or sign * (self.best - value) > self.min_delta:
-            self.best, self.wait = value, 0
+        if self.monitored.improved(value):
+            self.wait = 0
             return
         self.wait += 1
         if self.wait >= self.patience:
