@@ -29,8 +29,38 @@ def test_linear_layer_shape() -> None:
     )  # data has 5 features
     with pytest.raises(
         li.LookinsideError,
-        match=r"layer 0 \(Linear\) expects inputs of shape \(N, 4\) but got \(4, 5\)",
+        match=r"layer 0 \(Linear\) expects inputs of shape \(\.\.\., 4\) but got \(4, 5\)",
     ):
+        learn.fit(1)
+
+
+class Recurrent(nn.Module):
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.rnn, self.fc = nn.LSTM(10, 16, batch_first=True), nn.Linear(16, 3)
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.rnn(self.inner(x))
+        return self.fc(out[:, -1])
+
+
+def test_a_recurrent_layers_shape_and_an_unknown_layers_words() -> None:
+    x, y = torch.randn(16, 7, 5), torch.randint(0, 3, (16,))  # 5 features, the LSTM wants 10
+    dls = li.DataLoaders.from_tensors(x, y, bs=8)
+    learn = li.Learner(Recurrent(nn.Identity()), dls, default_cbs=False)
+    with pytest.raises(li.LookinsideError) as info:
+        learn.fit(1)
+    assert str(info.value) == ("layer rnn (LSTM) expects inputs of shape (N, L, 10) "
+                               "(batch_first=True) but got (8, 7, 5).")  # fmt: skip
+
+    class Refuses(nn.Module):  # a layer explain knows nothing of
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x.view(-1, 3, 3)  # 35 values an item: no such view
+
+    learn = li.Learner(Recurrent(Refuses()), dls, default_cbs=False)
+    said = r"layer inner \(Refuses\) refused inputs of shape \(8, 7, 5\): shape '\[-1, 3, 3\]'"
+    with pytest.raises(li.LookinsideError, match=said):
         learn.fit(1)
 
 

@@ -12,14 +12,24 @@ from torch import Tensor, nn
 from .errors import LookinsideError
 
 
-def _expected(module: nn.Module) -> str:
-    if isinstance(module, nn.Conv2d):
-        return f"(N, {module.in_channels}, H, W)"
-    if isinstance(module, nn.Conv1d):
-        return f"(N, {module.in_channels}, L)"
+def _expected(module: nn.Module) -> str | None:
+    """The input shape `module` takes, in words, or None when it is not known here."""
+    if isinstance(module, nn.modules.conv._ConvNd):
+        spatial = {1: "L", 2: "H, W", 3: "D, H, W"}[len(module.kernel_size)]
+        return f"(N, {module.in_channels}, {spatial})"
     if isinstance(module, nn.Linear):
-        return f"(N, {module.in_features})"
-    return "another shape"
+        return f"(..., {module.in_features})"
+    if isinstance(module, nn.RNNBase):
+        n_l = "N, L" if module.batch_first else "L, N"
+        return f"({n_l}, {module.input_size}) (batch_first={module.batch_first})"
+    if isinstance(module, nn.modules.batchnorm._BatchNorm):
+        return f"(N, {module.num_features}, ...)"
+    if isinstance(module, nn.LayerNorm):
+        return f"(..., {', '.join(map(str, module.normalized_shape))})"
+    if isinstance(module, nn.MultiheadAttention):
+        n_l = "N, L" if module.batch_first else "L, N"
+        return f"({n_l}, {module.embed_dim}) (batch_first={module.batch_first})"
+    return None
 
 
 def forward_error(model: nn.Module, xb: Any, error: Exception) -> Exception:
@@ -41,10 +51,12 @@ def forward_error(model: nn.Module, xb: Any, error: Exception) -> Exception:
     except Exception:  # the same failure again: the last layer entered is the culprit
         if entered:
             module, shape = entered[-1]
-            return LookinsideError(
-                f"layer {names.get(module, '?')} ({type(module).__name__}) expects inputs of "
-                f"shape {_expected(module)} but got {shape}."
-            )
+            layer = f"layer {names.get(module, '?')} ({type(module).__name__})"
+            expected = _expected(module)
+            if expected is None:  # say what PyTorch said
+                said = str(error).strip().splitlines()[0][:200]
+                return LookinsideError(f"{layer} refused inputs of shape {shape}: {said}")
+            return LookinsideError(f"{layer} expects inputs of shape {expected} but got {shape}.")
     finally:
         for h in handles:
             h.remove()
