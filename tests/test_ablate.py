@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lookinside.ablate import RunResult, run_study, summarize
+from lookinside.ablate import RunResult, duration, run_study, summarize
 from lookinside.cli import main
 from lookinside.study import load_study
 
@@ -42,6 +42,7 @@ def test_a_two_by_two_study_runs_end_to_end_and_resumes(
     assert main(["ablate", str(study_file), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "| norm=batch, act=general |" in printed and f"study directory: {out}" in printed
+    assert "s); 7 to go, about " in printed and "s); 1 to go, about " in printed  # an ETA
     with (out / "results.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 8 and {r["status"] for r in rows} == {"done"}
@@ -175,3 +176,9 @@ def test_variants_run_as_separate_tasks_then_gather(
     printed = capsys.readouterr().out
     assert printed.count(": kept (done)") == 8 and (out / "summary.md").exists()
     assert main(["ablate", str(study_file), "--out", str(out), "--only", "4"]) == 2
+
+
+def test_durations_read_at_a_glance() -> None:
+    assert [duration(s) for s in (4.2, 89, 90, 3000, 3600, 3 * 3600 + 5 * 60)] == [
+        "4 s", "89 s", "2 min", "50 min", "1 h 00 min", "3 h 05 min"
+    ]  # fmt: skip

@@ -128,11 +128,18 @@ def run_study(
         else:
             todo.append((i, run, run_dir))
 
+    started, finished = time.perf_counter(), 0
+
     def report(i: int, r: RunResult, seconds: float) -> None:
+        nonlocal finished
+        finished += 1
         what = (
             f"valid accuracy {r.valid_accuracy:.4f}" if r.status == "done" else f"FAILED: {r.error}"
         )
-        log(f"[{i + 1}/{len(runs)}] {r.variant}, seed {r.seed}: {what} ({seconds:.1f} s)")
+        left = len(todo) - finished
+        eta = (time.perf_counter() - started) / finished * left  # wall time: jobs included
+        tail = f"; {left} to go, about {duration(eta)} left" if left else ""
+        log(f"[{i + 1}/{len(runs)}] {r.variant}, seed {r.seed}: {what} ({seconds:.1f} s){tail}")
 
     if jobs <= 1:
         for i, run, run_dir in todo:
@@ -281,3 +288,11 @@ def load_results(out: Path) -> list[RunResult]:
         )
         for r in rows
     ]
+
+
+def duration(seconds: float) -> str:
+    """A duration in words a reader takes in at a glance: 45 s, 12 min, 1 h 05 min."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"

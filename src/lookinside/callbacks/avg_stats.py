@@ -110,6 +110,14 @@ class AvgStats(Callback):
         self._train = _PhaseSums()
         self._valid = _PhaseSums()
 
+    def running(self, training: bool) -> float | None:
+        """The mean loss of the phase so far (None before its first batch): one host read,
+        for a callback that asks (the progress bar, every few seconds)."""
+        sums = self._train if training else getattr(self, "_valid", None)
+        if sums is None or sums.sums is None or not sums.count:
+            return None
+        return float(sums.sums[0]) / sums.count
+
     def after_batch(self, learn: Learner) -> None:
         if learn.loss is None or self._train is None:  # cancelled before the loss existed
             return
