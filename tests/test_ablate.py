@@ -56,6 +56,8 @@ def test_a_two_by_two_study_runs_end_to_end_and_resumes(
     }
     summary = (out / "summary.md").read_text()
     assert summary.count("\n| norm=") == 4
+    assert main(["inspect", str(out)]) == 0
+    assert capsys.readouterr().out.startswith("a study directory (variants x seeds)")
 
     # Resume: everything is kept; a run whose result is gone runs again, alone.
     (run_dir / "result.json").unlink()

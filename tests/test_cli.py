@@ -191,19 +191,29 @@ def test_train_writes_telemetry_diagnosis_and_plots_and_inspect_reprints(
     stems = {p.stem for p in (out / "plots").iterdir()}
     assert {"loss", "sched", "means_stds", "means_stds_first", "hists", "near_zero"} <= stems
     assert main(["inspect", str(out)]) == 0
-    again = capsys.readouterr().out
-    assert again.startswith("diagnosis:") and again.strip() in printed
+    first, *rest = capsys.readouterr().out.splitlines()
+    assert first.startswith("a training run: 1 epoch(s) of 1; train_loss ")
+    assert rest[0].startswith("diagnosis:") and "\n".join(rest) in printed
 
 
-def test_no_telemetry_and_inspect_errors(
+def test_inspect_says_what_each_directory_is(
     small_mnist: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "run"
     assert main(["train", "--data", str(small_mnist), "--no-telemetry", "--out", str(out)]) == 0
     assert not (out / "telemetry.npz").exists() and (out / "plots" / "loss.png").exists()
     capsys.readouterr()
-    assert_exit_2(["inspect", str(out)], "has no telemetry.npz", capsys)
+    assert main(["inspect", str(out)]) == 0
+    said = capsys.readouterr().out.splitlines()
+    assert said[0].startswith("a training run: ") and "valid_accuracy" in said[0]
+    assert said[1] == "no diagnosis: the run recorded no telemetry (it ran with --no-telemetry)."
     assert_exit_2(["inspect", str(tmp_path)], "is not a run directory", capsys)
+    finder = tmp_path / "finder"
+    assert main(["lr-find", "--data", str(small_mnist), "--out", str(finder)]) == 0
+    capsys.readouterr()
+    assert main(["inspect", str(finder)]) == 0
+    assert capsys.readouterr().out.startswith("an lr-find run (the learning-rate finder, no "
+                                              "training): suggests lr ")  # fmt: skip
 
 
 BAD_INPUT = [
@@ -296,3 +306,19 @@ def test_precision_and_channels_last_flags(small_mnist: Path, tmp_path: Path) ->
     assert mixed is not None and mixed.scaled and learn.find_cb(li.ChannelsLast) is not None
     fast = build_learner(li.TrainConfig(recipe="fast", data=str(small_mnist), device="cpu"))
     assert fast.find_cb(li.MixedPrecision) is None  # auto: bf16 only on a GPU
+
+
+def test_help_shows_the_defaults_and_lr_find_only_its_flags(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    for shown in ("batch size (default: 64)", "(default: 8,16,32,32)", "(default: 0)",
+                  "epochs to train (default: 1)", "activation (default: relu)"):  # fmt: skip
+        assert shown in text, shown
+    with pytest.raises(SystemExit):
+        main(["lr-find", "--help"])
+    text = capsys.readouterr().out
+    assert "--bs" in text and "--arch" in text
+    assert not any(flag in text for flag in ("--epochs", "--lr ", "--sched", "--no-telemetry"))

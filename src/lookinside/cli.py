@@ -55,24 +55,35 @@ def _lr(text: str) -> float | str:
         raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {text!r}") from None
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """`--help` shows each option's default, where it has one worth saying."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is argparse.SUPPRESS:
+            return action.help
+        if isinstance(action.default, bool):  # a switch: off unless given
+            return action.help
+        if isinstance(action.default, tuple):  # --arch: as it is typed
+            return f"{action.help} (default: {','.join(map(str, action.default))})"
+        return super()._get_help_string(action)
+
+
 def _add_model_and_data_flags(p: argparse.ArgumentParser) -> None:
+    """The flags of the model and its data: `train` and `lr-find` both take them."""
     d = TrainConfig()
     p.add_argument(
         "--data", default=d.data, help="'mnist' (embedded) or a directory of MNIST IDX files"
     )
     p.add_argument("--subset", type=int, help="train on the first N training images only")
-    p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--bs", type=int, default=d.bs, help="batch size")
-    p.add_argument("--lr", type=_lr, default=d.lr, help="learning rate, or 'auto' (lr_find)")
-    p.add_argument("--sched", choices=SCHEDS, default=d.sched, help="lr schedule")
     p.add_argument(
         "--arch", type=_arch, default=d.arch, help="channels per conv block, e.g. 8,16,32,32"
     )
-    p.add_argument("--act", choices=list(ACTIVATIONS), default=d.act)
+    p.add_argument("--act", choices=list(ACTIVATIONS), default=d.act, help="activation")
     p.add_argument("--norm", choices=NORM_NAMES, default=d.norm, help="norm after each activation")
-    p.add_argument("--init", choices=list(INITS), default=d.init)
-    p.add_argument("--device", choices=DEVICES, default=d.device)
-    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--init", choices=list(INITS), default=d.init, help="weight initialisation")
+    p.add_argument("--device", choices=DEVICES, default=d.device, help="where to train")
+    p.add_argument("--seed", type=int, default=d.seed, help="seed of every random generator")
     p.add_argument("--recipe", choices=("none", *RECIPES), default=d.recipe,
                    help="fast: the fast MNIST recipe (sets its own model, optimizer, bs, lr, "
                    "schedule and epochs)")  # fmt: skip
@@ -81,6 +92,14 @@ def _add_model_and_data_flags(p: argparse.ArgumentParser) -> None:
                    "recipe on a GPU, else fp32")  # fmt: skip
     p.add_argument("--channels-last", action="store_true",
                    help="conv weights and image batches in channels-last memory order")  # fmt: skip
+
+
+def _add_training_flags(p: argparse.ArgumentParser) -> None:
+    """The flags of training itself: `train` only (the lr finder sweeps the lr alone)."""
+    d = TrainConfig()
+    p.add_argument("--epochs", type=int, default=d.epochs, help="epochs to train")
+    p.add_argument("--lr", type=_lr, default=d.lr, help="learning rate, or 'auto' (lr_find)")
+    p.add_argument("--sched", choices=SCHEDS, default=d.sched, help="lr schedule")
     p.add_argument("--cuda-graph", action="store_true",
                    help="replay each training step from a CUDA graph (GPU only)")  # fmt: skip
     p.add_argument(
@@ -89,7 +108,6 @@ def _add_model_and_data_flags(p: argparse.ArgumentParser) -> None:
         action="store_false",
         help="do not record activation statistics (no diagnosis, no telemetry plots)",
     )
-    p.add_argument("--out", help="run directory (default: runs/train-<date>-<time>)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,17 +115,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="lookinside", description="Train a model and look inside it.")
     parser.add_argument("--version", action="version", version=f"lookinside {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    train = sub.add_parser("train", help="train the lesson's CNN and write a run directory")
+    train = sub.add_parser("train", help="train the lesson's CNN and write a run directory",
+                           formatter_class=_HelpFormatter)  # fmt: skip
     _add_model_and_data_flags(train)
+    _add_training_flags(train)
+    train.add_argument("--out", help="run directory (default: runs/train-<date>-<time>)")
     train.add_argument("--clip", type=float, help="clip the gradients' global norm to this value")
     train.add_argument("--resume", metavar="RUN_DIR",
                        help="continue an interrupted run from its last checkpoint (other options "
                        "come from its config.json)")  # fmt: skip
     train.set_defaults(func=cmd_train)
-    lr_find = sub.add_parser("lr-find", help="sweep the learning rate and suggest one")
+    lr_find = sub.add_parser("lr-find", help="sweep the learning rate and suggest one",
+                             formatter_class=_HelpFormatter)  # fmt: skip
     _add_model_and_data_flags(lr_find)
+    lr_find.add_argument("--out", help="run directory (default: runs/lr-find-<date>-<time>)")
     lr_find.set_defaults(func=cmd_lr_find)
-    ablate = sub.add_parser("ablate", help="run a study of variants x seeds and summarise it")
+    ablate = sub.add_parser("ablate", help="run a study of variants x seeds and summarise it",
+                            formatter_class=_HelpFormatter)  # fmt: skip
     ablate.add_argument("study", metavar="STUDY.toml")
     ablate.add_argument("--quick", action="store_true", help="1 epoch on 5,000 images, 2 seeds")
     ablate.add_argument("--out", help="study directory (default: runs/study-<name>)")
@@ -119,7 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="re-render report.html of a run or study directory")
     report.add_argument("run_dir", metavar="RUN_DIR")
     report.set_defaults(func=cmd_report)
-    inspect = sub.add_parser("inspect", help="print the diagnosis of a finished run")
+    inspect = sub.add_parser("inspect", help="say what a run, lr-find or study directory holds: "
+                             "its numbers and its diagnosis")  # fmt: skip
     inspect.add_argument("run_dir", metavar="RUN_DIR")
     inspect.set_defaults(func=cmd_inspect)
     return parser
@@ -200,10 +225,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    """`lookinside inspect RUN_DIR`: the run's diagnosis, recomputed from its telemetry."""
-    from .train import inspect_run
+    """`lookinside inspect DIR`: what the directory is, its numbers and its diagnosis."""
+    from .describe import describe_directory
 
-    print(format_findings(inspect_run(args.run_dir)))
+    print(describe_directory(args.run_dir))
     return 0
 
 

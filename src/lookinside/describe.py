@@ -1,0 +1,75 @@
+"""What a directory `lookinside` wrote holds, in words (`lookinside inspect`): which kind it
+is (a training run, one trained without telemetry or not finished, an lr-find run, a study),
+its numbers, and for a run with telemetry its diagnosis."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .callbacks.csv_logger import read_epochs
+from .diagnosis import format_findings
+from .errors import LookinsideError
+
+
+def describe_directory(directory: str | Path) -> str:
+    """The text `lookinside inspect` prints for `directory`, or one sentence saying why it
+    is none of lookinside's directories."""
+    path = Path(directory)
+    if not path.is_dir():
+        raise LookinsideError(f"{path} is not a directory.")
+    if (path / "results.csv").is_file() or (path / "study.json").is_file():
+        return _study(path)
+    if (path / "lr_find.json").is_file():
+        return _lr_find(path)
+    if not (path / "config.json").is_file():
+        raise LookinsideError(f"{path} is not a run directory (it has no config.json).")
+    return _run(path)
+
+
+def _run(path: Path) -> str:
+    from .train import inspect_run, read_options
+
+    options = read_options(path)
+    epochs = read_epochs(path / "metrics.csv")
+    planned = options.get("epochs")
+    if not epochs:
+        return (f"a training run that finished no epoch: resume it with "
+                f"`lookinside train --resume {path}`.")  # fmt: skip
+    last = epochs[-1]
+    done = f"{len(epochs)} epoch(s)" + (f" of {planned}" if isinstance(planned, int) else "")
+    lines = [f"a training run: {done}; {_numbers(last)}"]
+    accuracies = [e["valid_accuracy"] for e in epochs if "valid_accuracy" in e]
+    if len(accuracies) > 1:
+        best = max(range(len(accuracies)), key=accuracies.__getitem__)
+        lines[0] += f" (best valid accuracy {accuracies[best]:.4f}, epoch {best})"
+    if not (path / "telemetry.npz").is_file():
+        lines.append("no diagnosis: the run recorded no telemetry (it ran with --no-telemetry).")
+        return "\n".join(lines)
+    lines.append(format_findings(inspect_run(path)))
+    return "\n".join(lines)
+
+
+def _numbers(epoch: dict[str, float]) -> str:
+    """The last epoch's numbers, as the metrics table names them."""
+    shown = [f"{k} {v:.4f}" for k, v in epoch.items() if k not in ("epoch", "seconds")]
+    return ", ".join(shown) if shown else "no numbers"
+
+
+def _lr_find(path: Path) -> str:
+    try:
+        found = json.loads((path / "lr_find.json").read_text())
+        suggestion, rule = found["suggestion"], found["rule"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise LookinsideError(f"{path / 'lr_find.json'} cannot be read ({e}).") from None
+    said = "no suggestion" if suggestion is None else f"suggests lr {suggestion:.3g}"
+    return (f"an lr-find run (the learning-rate finder, no training): {said} ({rule}); "
+            f"plot: {path / 'plots' / 'lr_find.png'}")  # fmt: skip
+
+
+def _study(path: Path) -> str:
+    summary = path / "summary.md"
+    head = f"a study directory (variants x seeds): `lookinside report {path}` renders its report."
+    if not summary.is_file():
+        return head + "\nno summary yet: no run has finished, or the study was interrupted."
+    return head + "\n" + summary.read_text().rstrip()
