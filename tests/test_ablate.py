@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lookinside.ablate import RunResult, duration, run_study, summarize
+from lookinside.ablate import RunResult, duration, load_results, run_study, summarize
 from lookinside.cli import main
 from lookinside.study import load_study
 
@@ -47,7 +47,8 @@ def test_a_two_by_two_study_runs_end_to_end_and_resumes(
         rows = list(csv.DictReader(f))
     assert len(rows) == 8 and {r["status"] for r in rows} == {"done"}
     assert all(0 <= float(r["valid_accuracy"]) <= 1 for r in rows)
-    run_dir = Path(rows[0]["run_dir"])
+    assert rows[0]["run_dir"] == "runs/norm-none-act-relu/seed-0"  # relative: the study moves
+    run_dir = out / rows[0]["run_dir"]
     assert (run_dir / "telemetry.npz").exists() and (run_dir / "metrics.csv").exists()
     assert {p.name for p in (out / "plots").iterdir()} == {
         "accuracy.png",
@@ -59,8 +60,15 @@ def test_a_two_by_two_study_runs_end_to_end_and_resumes(
     assert main(["inspect", str(out)]) == 0
     assert capsys.readouterr().out.startswith("a study directory (variants x seeds)")
 
-    # Resume: everything is kept; a run whose result is gone runs again, alone.
+    # An unfinished study (no results.csv yet, a run not done) reports what has finished.
+    (out / "results.csv").unlink()
     (run_dir / "result.json").unlink()
+    assert main(["report", str(out)]) == 0
+    assert len(load_results(out)) == 7  # results.csv, written from the finished runs
+    assert (out / "report.html").read_text().count("<li><a href=") == 7
+    capsys.readouterr()
+
+    # Resume: everything is kept; a run whose result is gone runs again, alone.
     (run_dir / "partial-file").write_text("from an interrupted run")
     assert main(["ablate", str(study_file), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
@@ -184,3 +192,18 @@ def test_durations_read_at_a_glance() -> None:
     assert [duration(s) for s in (4.2, 89, 90, 3000, 3600, 3 * 3600 + 5 * 60)] == [
         "4 s", "89 s", "2 min", "50 min", "1 h 00 min", "3 h 05 min"
     ]  # fmt: skip
+
+
+def test_an_interrupted_study_says_how_to_resume(
+    study_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("lookinside.ablate.run_study", interrupted)
+    out = tmp_path / "study"
+    assert main(["ablate", str(study_file), "--out", str(out), "--quick"]) == 130
+    said = capsys.readouterr().err.splitlines()
+    assert said == ["lookinside ablate: interrupted; the finished runs are kept.",
+                    f"Resume with: lookinside ablate {study_file} --out {out} --quick"]  # fmt: skip

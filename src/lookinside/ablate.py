@@ -253,6 +253,7 @@ def write_results(results: list[RunResult], out: Path) -> None:
     for r in results:
         row = asdict(r)
         row["findings"] = ";".join(r.findings)
+        row["run_dir"] = _relative(Path(r.run_dir), out)  # the study directory may move
         writer.writerow(row)
     atomic_write_text(out / "results.csv", buf.getvalue())
     summaries = summarize(results)
@@ -266,8 +267,14 @@ def write_results(results: list[RunResult], out: Path) -> None:
 
 
 def load_results(out: Path) -> list[RunResult]:
-    """The runs of a study directory, read back from its `results.csv`."""
+    """The runs of a study directory, read back from its `results.csv`, or, for a study
+    not finished (interrupted, or still running), from the runs that have finished."""
     path = out / "results.csv"
+    if not path.is_file() and (out / "study.json").is_file():
+        finished = sorted(out.glob("runs/*/seed-*/result.json"))
+        if not finished:
+            raise LookinsideError(f"no run of the study in {out} has finished yet.")
+        return [RunResult(**json.loads(p.read_text())) for p in finished]
     if not path.is_file():
         raise LookinsideError(f"{out} is not a study directory (it has no results.csv).")
     with path.open() as f:
@@ -276,7 +283,7 @@ def load_results(out: Path) -> list[RunResult]:
         RunResult(
             r["variant"],
             int(r["seed"]),
-            r["run_dir"],
+            str(out / r["run_dir"]),  # relative to the study (an absolute one stays)
             r["status"],
             float(r["valid_accuracy"]),
             float(r["valid_loss"]),
@@ -296,3 +303,11 @@ def duration(seconds: float) -> str:
         return f"{seconds:.0f} s"
     minutes = round(seconds / 60)
     return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def _relative(path: Path, out: Path) -> str:
+    """`path` relative to the study directory `out` where it lies inside it, else as is."""
+    try:
+        return str(path.resolve().relative_to(out.resolve()))
+    except ValueError:
+        return str(path)

@@ -197,7 +197,14 @@ def cmd_ablate(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise LookinsideError(f"--jobs must be at least 1, not {args.jobs}.")
     out = Path(args.out or f"runs/study-{study.name}" + ("-quick" if args.quick else ""))
-    results = run_study(study, out, jobs=args.jobs, only=args.only)
+    try:
+        results = run_study(study, out, jobs=args.jobs, only=args.only)
+    except KeyboardInterrupt:
+        again = " ".join(["lookinside ablate", args.study, "--out", str(out)]
+                         + (["--quick"] if args.quick else []))  # fmt: skip
+        sys.stderr.write("lookinside ablate: interrupted; the finished runs are kept.\n")
+        sys.stderr.write(f"Resume with: {again}\n")
+        return EXIT_INTERRUPTED
     if args.only is not None:
         print(f"variant {args.only} done; gather with: lookinside ablate {args.study} --out {out}")
         return 0
@@ -216,7 +223,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
         raise LookinsideError(f"{run_dir} is not a directory.")
-    if (run_dir / "results.csv").exists():  # a study: redraw its comparison plots too
+    if (run_dir / "results.csv").exists() or (run_dir / "study.json").exists():  # a study
+        # (finished or not): its results, summary and comparison plots from what has finished
         from .ablate import load_results, write_results
 
         write_results(load_results(run_dir), run_dir)
