@@ -50,10 +50,16 @@ arch = [4, 8]
     assert config.seed == 1 and config.lr == 0.1 and config.epochs == 2
 
 
-def test_quick_shrinks_epochs_data_and_seeds() -> None:
-    study = load_study(LESSON).quick()
+def test_quick_shrinks_epochs_data_and_seeds_but_keeps_a_hundred_steps() -> None:
+    full, study = load_study(LESSON), load_study(LESSON).quick()
     assert study.seeds == [0, 1]
     assert all(v["epochs"] == 1 and v["subset"] <= 5000 for v in study.variants.values())
+    for name, v in study.variants.items():
+        assert v["subset"] // v["bs"] >= 100, name  # SGD steps in the one epoch
+        before = full.variants[name]
+        if v["bs"] != before["bs"] and isinstance(before["lr"], float):  # the lr follows the
+            assert v["lr"] == pytest.approx(before["lr"] * v["bs"] / before["bs"])  # batch
+    assert study.variants["RunningBatchNorm, batch size 2"]["bs"] == 2  # small: kept
 
 
 def test_the_lesson_study_parses_into_its_ten_variants() -> None:

@@ -36,6 +36,9 @@ STUDY_KEYS = {"seeds", "base", "grid", "variants", "name"}
 NOT_IN_STUDY = {"seed", "out"}  # the study sets these itself
 
 
+QUICK_STEPS = 100  # SGD steps, at least, of a --quick run
+
+
 @dataclass(frozen=True)
 class Run:
     """One training run of a study: its variant's name, its seed, and its options."""
@@ -66,12 +69,21 @@ class Study:
         """Every variant × seed, in file order."""
         return [Run(v, s, opts) for v, opts in self.variants.items() for s in self.seeds]
 
-    def quick(self, subset: int = 5000, seeds: int = 2) -> Study:
-        """A smaller study for a smoke test: one epoch on `subset` images, the first seeds."""
-        variants = {
-            name: {**opts, "epochs": 1, "subset": min(opts.get("subset") or subset, subset)}
-            for name, opts in self.variants.items()
-        }
+    def quick(self, subset: int = 5000, seeds: int = 2, steps: int = QUICK_STEPS) -> Study:
+        """A smaller study whose numbers still mean something: one epoch on `subset`
+        images, the first seeds, and at least `steps` SGD steps (at bs 512, 5,000 images
+        are 10 steps, and seeds disagree by 20 points): a larger batch shrinks, its lr with
+        it (the linear scaling rule), unless a recipe sets both."""
+        variants = {}
+        for name, opts in self.variants.items():
+            n = min(opts.get("subset") or subset, subset)
+            quick = {**opts, "epochs": 1, "subset": n}
+            bs, lr = opts.get("bs", TrainConfig.bs), opts.get("lr", TrainConfig.lr)
+            if opts.get("recipe", "none") == "none" and bs > max(1, n // steps):
+                quick["bs"] = max(1, n // steps)
+                if isinstance(lr, float):  # "auto" finds its own
+                    quick["lr"] = lr * quick["bs"] / bs
+            variants[name] = quick
         return Study(self.name, self.seeds[:seeds], variants)
 
 
