@@ -322,3 +322,10 @@ def test_help_shows_the_defaults_and_lr_find_only_its_flags(
     text = capsys.readouterr().out
     assert "--bs" in text and "--arch" in text
     assert not any(flag in text for flag in ("--epochs", "--lr ", "--sched", "--no-telemetry"))
+
+
+def test_tensorboard_events_from_the_command_line(small_mnist: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(small_mnist), "--tensorboard", "--out", str(out)]) == 0
+    assert list((out / "tensorboard").glob("events.out.tfevents.*"))
+    assert json.loads((out / "config.json").read_text())["tensorboard"] is True

@@ -108,6 +108,9 @@ def _add_training_flags(p: argparse.ArgumentParser) -> None:
         action="store_false",
         help="do not record activation statistics (no diagnosis, no telemetry plots)",
     )
+    p.add_argument("--tensorboard", action="store_true",
+                   help="also write TensorBoard events into the run's tensorboard/ "
+                   "(needs the tensorboard package)")  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -43,6 +43,7 @@ class TrainConfig:
     channels_last: bool = False  # conv weights and image batches in channels-last order
     cuda_graph: bool = False  # replay each training step from a CUDA graph
     telemetry: bool = True
+    tensorboard: bool = False  # also write TensorBoard events into the run's tensorboard/
     out: str | None = None
 
     def __post_init__(self) -> None:

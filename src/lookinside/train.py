@@ -257,6 +257,10 @@ def _fit(
         run_cbs += [CSVLogger(run_dir / "metrics.csv"), checkpoint]
     if config.telemetry and writer:
         run_cbs.append(ActivationStats())
+    if config.tensorboard and writer:
+        from .callbacks.tensorboard import TensorBoardCallback
+
+        run_cbs.append(TensorBoardCallback(run_dir / "tensorboard"))
     if config.clip is not None:
         run_cbs.append(GradientClip(config.clip))
     learn.add_cbs(run_cbs)
