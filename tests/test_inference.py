@@ -102,3 +102,10 @@ def test_save_best_keeps_the_best_epochs_weights(tmp_path: Path) -> None:
     assert learn.validate()["valid_accuracy"] == pytest.approx(max(accuracies))
     with pytest.raises(li.LookinsideError, match=r"SaveBest monitors 'acc'.*records: train_loss"):
         trained(cbs=[li.SaveBest(path, monitor="acc")])
+
+
+def test_predictions_print_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    learn = li.Learner(tiny_model(), tiny_dls())  # the default progress bar, on stdout
+    learn.get_preds()
+    learn.predict(torch.randn(5))
+    assert capsys.readouterr().out == ""

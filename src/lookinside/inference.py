@@ -5,8 +5,9 @@ data loader (`get_preds`) or for one input (`predict`), the loss and metrics on 
 
 Predictions run the learner's loop over the batches, in evaluation mode and without
 gradients, with the callbacks that shape each batch (the device, a batch transform, mixed
-precision) and without those that record or schedule (the ones the lr finder sidelines too:
-nothing is logged, no epoch counted); the loop's state is put back afterwards.
+precision) and without those that record, schedule or show progress (those the lr finder
+sidelines, and the progress bar: nothing is logged, no epoch counted); the loop's state is
+put back afterwards.
 """
 
 from __future__ import annotations
@@ -54,7 +55,9 @@ class Gather(Callback):
 def run_predictions(learn: Learner, batches: Iterable[Any]) -> Gather:
     """Run the model over `batches` ((xb, yb) pairs) as `get_preds` does; what it kept."""
     gather = Gather()
-    quiet = [cb for cb in learn.cbs if not cb.during_lr_find]
+    from .callbacks.progress import ProgressBar  # its epochs' labels would be wrong here
+
+    quiet = [cb for cb in learn.cbs if not cb.during_lr_find or isinstance(cb, ProgressBar)]
     loop = {k: getattr(learn, k) for k in LOOP_STATE}
     was_training = learn.model.training
     try:

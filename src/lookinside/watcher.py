@@ -513,6 +513,7 @@ class Watcher:
             if self._gathered.measure_gradients(self._eager):
                 self._gradient_came = True
         self._gathered.forget()
+        self._awaiting_backward = False  # a backward that raised never called back
         self._seen.clear()
         self._written.clear()
         self._calls.clear()
