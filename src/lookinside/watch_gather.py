@@ -99,10 +99,6 @@ class Gathered:
         x.retain_grad()
         self._gradients.append((layer, x, details))
 
-    @property
-    def awaits_gradients(self) -> bool:
-        return bool(self._gradients)
-
     def last_gradient_source(self) -> Tensor | None:
         """The output gathered last whose gradient is awaited (its node runs early in the
         backward)."""
@@ -173,6 +169,8 @@ class Gathered:
         key = (tuple(layers), device)
         index = self._index.get(key)
         if index is None:
+            if len(self._index) >= 256:  # groups that keep changing: keep the cache small
+                self._index.clear()
             index = self._index[key] = torch.tensor(layers, device=device)
         merge_rows(rows.rows, new, index)
 

@@ -50,6 +50,9 @@ class ProgressBar(Callback):
         self.bar, self.rows, self.file, self.every = bar, rows, file, every
         self._pbar: Any = None
         self._phase = ""
+        self._finder: Any = None  # the lr finder whose sweep this fit is, if it is one
+        self._bar_on = self._header_done = False
+        self._start = self._said = self._refreshed = 0.0
 
     def _out(self) -> TextIO:
         return self.file or sys.stdout
