@@ -4,16 +4,22 @@ PY     := $(VENV)/bin/python
 # A fixed torch: the CPU wheel that lies on the development machines' disk (see DEVELOPERS.md).
 TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
+RUNTIME := $(VENV)/.runtime
 
 .PHONY: demo test lint browser bench clean
 
-$(STAMP): pyproject.toml
+# The demo needs the runtime dependencies only; the checks, the dev extra too.
+$(RUNTIME): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
 	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH)"
+	@$(PY) -m pip install -q -e .
+	@touch $(RUNTIME)
+
+$(STAMP): $(RUNTIME)
 	@$(PY) -m pip install -q -e ".[dev]"
 	@touch $(STAMP)
 
-demo: $(STAMP)
+demo: $(RUNTIME)
 	$(VENV)/bin/lookinside train --epochs 1
 
 lint: $(STAMP)
