@@ -8,7 +8,7 @@ from matplotlib.figure import Figure
 
 import lookinside as li
 
-from .conftest import tiny_dls, tiny_model
+from .conftest import quiet_learner, tiny_dls, tiny_model
 
 
 def test_records_each_training_step_loss_and_lr_per_group() -> None:
@@ -51,6 +51,15 @@ def test_plots_return_figures_without_pyplot() -> None:
     ax = fig2.add_subplot()
     assert learn.recorder.plot_lr(ax=ax) is fig2
     assert list(ax.lines[0].get_ydata()) == [0.1] * 3
+    low, high = ax.get_ylim()  # a constant lr, drawn as one: from 0, and said in the title
+    assert low == 0.0 and high > 0.1 and ax.get_title() == "constant lr 0.1"
+
+
+def test_a_schedule_keeps_its_own_axis() -> None:
+    learn = quiet_learner()
+    learn.fit_one_cycle(2, lr_max=0.1)
+    ax = learn.recorder.plot_lr().axes[0]
+    assert ax.get_title() == "" and ax.get_ylim()[0] > -0.1
 
 
 def test_each_fit_starts_a_fresh_record() -> None:

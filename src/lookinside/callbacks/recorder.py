@@ -121,4 +121,9 @@ class Recorder(Callback):
         if values.shape[1] > 1:
             ax.legend()
         ax.set(xlabel="step", ylabel="learning rate" if name == "lr" else name)
+        finite = values[np.isfinite(values)]
+        if finite.size and finite.min() == finite.max():  # constant: say so, on an axis
+            value = float(finite[0])  # from 0, not a magnified ±5 % around it
+            ax.set_ylim(min(0.0, value * 1.2), max(0.0, value * 1.2) or 1.0)
+            ax.set_title(f"constant {name} {value:g}")
         return fig
