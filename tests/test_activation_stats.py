@@ -51,7 +51,11 @@ def test_plots_and_every(mnist_subset: li.DataLoaders) -> None:
     assert np.isfinite(block.grad_std).tolist() == [True, False] * 5
     for fig in (stats.plot_means_stds(), stats.plot_hists(), stats.plot_near_zero()):
         assert isinstance(fig, Figure)
-    assert len(stats.plot_hists().axes) == 8  # 5 layers (not the input) in a 4-wide grid
+    hists = stats.plot_hists()  # 5 layers (not the input) in a 4-wide grid, a colour bar each
+    bars = [ax for ax in hists.axes if ax.get_ylabel() == "log(1 + count)"]
+    assert len(hists.axes) - len(bars) == 8 and len(bars) == 5
+    near_zero = stats.plot_near_zero()  # the legend beside the panels, off the curves
+    assert near_zero.legends and not any(ax.get_legend() for ax in near_zero.axes)
 
 
 def test_telemetry_before_any_fit_is_an_error() -> None:

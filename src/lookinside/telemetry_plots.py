@@ -42,7 +42,7 @@ def plot_hist(t: Telemetry, i: int | str, ax: Axes | None = None) -> Figure:
     measured = np.isfinite(layer.hist).all(1)
     image = np.log1p(layer.hist[measured].T) if measured.any() else np.zeros((t.bins, 1))
     steps = layer.steps[measured] if measured.any() else np.zeros(1)
-    ax.imshow(
+    shown = ax.imshow(
         image,
         origin="lower",
         aspect="auto",
@@ -50,6 +50,7 @@ def plot_hist(t: Telemetry, i: int | str, ax: Axes | None = None) -> Figure:
         interpolation="nearest",
         extent=(float(steps[0]), float(steps[-1]) + 1, layer.spec.lo, layer.spec.hi),
     )
+    fig.colorbar(shown, ax=ax, label="log(1 + count)")
     ax.set(xlabel="step", ylabel="activation", title=layer.spec.label)
     return fig
 
@@ -82,12 +83,14 @@ def plot_near_zero(t: Telemetry) -> Figure:
         for ax, values in ((ax_floor, layer.near_zero), (ax_dead, layer.dead)):
             measured = np.isfinite(values)
             ax.plot(layer.steps[measured], values[measured], label=layer.name)
-    ax_floor.set(xlabel="step", ylabel="share at the unit's floor", ylim=(0, 1),
-                 title="values within 1% of their unit's floor")  # fmt: skip
+    ax_floor.set(xlabel="step", ylabel="share within 1 % of the floor", ylim=(0, 1),
+                 title="near zero: at the unit's floor (its lowest\nvalue over the batch; 0 "
+                       "for a ReLU)")  # fmt: skip
     ax_dead.set(xlabel="step", ylabel="share of units", ylim=(0, 1),
                 title="dead units (the same output for every input)")  # fmt: skip
-    if ax_dead.lines:
-        ax_dead.legend(fontsize="small", ncols=2)
+    if ax_dead.lines:  # beside the panels, never over the curves
+        fig.legend(*ax_dead.get_legend_handles_labels(), loc="outside right upper",
+                   fontsize="small")  # fmt: skip
     return fig
 
 
