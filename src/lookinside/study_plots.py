@@ -44,7 +44,7 @@ def plot_loss_curves(results: list[RunResult]) -> Figure:
         ax.plot(np.mean([c[:n] for c in losses], axis=0), label=variant, lw=1)
     ax.set(xlabel="step", ylabel="training loss (mean over seeds)", yscale="log")
     if curves:
-        ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1))
+        ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1))  # 9 pt at least
     return fig
 
 
@@ -70,7 +70,7 @@ def plot_near_zero(results: list[RunResult]) -> Figure:
     ax.set_xticks(np.arange(len(names)) + 0.4 - width / 2, names)
     ax.set(xlabel="layer", ylabel="share at the unit's floor, last quarter", ylim=(0, 1))
     if shares:
-        ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1))
+        ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1))  # 9 pt at least
     return fig
 
 
