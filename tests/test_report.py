@@ -35,14 +35,15 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory, small_mnist: Path) -> Path
     return out
 
 
-def open_in_chromium(page_path: Path, screenshot: Path) -> dict[str, object]:
-    """Load a page headless; return image widths, texts, console errors and dialogs."""
+def open_in_chromium(page_path: Path, screenshot: Path, width: int = 1280) -> dict[str, object]:
+    """Load a page headless in a window `width` px wide; return image widths, texts, console
+    errors and dialogs, and how wide the page is drawn."""
     from playwright.sync_api import sync_playwright
 
     assert CHROMIUM, "Chromium is missing: `make test` installs Debian's chromium package"
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        page = browser.new_page()
+        page = browser.new_page(viewport={"width": width, "height": 900})
         errors: list[str] = []
         dialogs: list[str] = []
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -66,6 +67,7 @@ def open_in_chromium(page_path: Path, screenshot: Path) -> dict[str, object]:
             "text": page.evaluate("document.body.innerText"),
             "errors": errors,
             "dialogs": dialogs,
+            "drawn": page.evaluate("document.documentElement.scrollWidth"),
         }
         page.screenshot(path=str(screenshot), full_page=True)
         browser.close()
@@ -82,6 +84,13 @@ def test_run_report_loads_every_image_without_errors(run_dir: Path, tmp_path: Pa
     assert seen["headings"] == ["Diagnosis", "Metrics per epoch", "Plots", "Configuration"]
     assert "valid_accuracy" in str(seen["text"])
     assert (tmp_path / "report.png").stat().st_size > 10_000
+    assert seen["drawn"] == 1280
+
+
+def test_the_report_fits_a_phone(run_dir: Path, tmp_path: Path) -> None:
+    """At 480 px nothing runs off the page: a wide table scrolls within itself."""
+    seen = open_in_chromium(run_dir / "report.html", tmp_path / "report-480.png", width=480)
+    assert seen["errors"] == [] and seen["drawn"] == 480
 
 
 def test_report_is_a_pure_function_of_the_run_directory(

@@ -32,9 +32,13 @@ PLOT_TITLES = {
 }
 
 STYLE = """
-body { font: 15px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 72rem; color: #222; }
+body { font: 15px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 72rem; color: #222;
+       padding: 0 .5rem; }
+h1, .finding { overflow-wrap: anywhere; }  /* long names break rather than widen the page */
 h1 { font-size: 1.5rem; } h2 { font-size: 1.2rem; margin-top: 2rem; border-bottom: 1px solid #ddd; }
-table { border-collapse: collapse; margin: .5rem 0; } td, th { padding: .2rem .7rem; }
+table { border-collapse: collapse; margin: .5rem 0; display: block; max-width: 100%;
+        overflow-x: auto; }  /* a wide table scrolls by itself on a phone, the page never */
+td, th { padding: .2rem .7rem; white-space: nowrap; }
 th { text-align: left; background: #f3f3f3; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr:nth-child(even) td { background: #fafafa; }
