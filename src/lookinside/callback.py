@@ -51,7 +51,8 @@ class Callback:
     exposes the callback; by default the class name in snake_case, without a `Callback`
     suffix (`ActivationStats` -> `learn.activation_stats`). `during_lr_find = False` marks a
     callback that records or schedules (and so must sit out the learning-rate finder's
-    sweep, which leaves no trace) rather than one that shapes each batch.
+    sweep, which leaves no trace) rather than one that shapes each batch; such callbacks sit
+    out `get_preds` and `predict` too, as does one marked `during_predictions = False`.
 
     Under `CudaGraph`, the events inside the step (`after_pred` to `after_step`) fire when the
     step is captured, not at each replayed batch; see `lookinside.callbacks.cuda_graph`.
@@ -60,6 +61,7 @@ class Callback:
     order: int = 0
     name: str | None = None
     during_lr_find: bool = True
+    during_predictions: bool = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -19,16 +19,14 @@ def _expected(module: nn.Module) -> str | None:
         return f"(N, {module.in_channels}, {spatial})"
     if isinstance(module, nn.Linear):
         return f"(..., {module.in_features})"
-    if isinstance(module, nn.RNNBase):
+    if isinstance(module, (nn.RNNBase, nn.MultiheadAttention)):
         n_l = "N, L" if module.batch_first else "L, N"
-        return f"({n_l}, {module.input_size}) (batch_first={module.batch_first})"
+        width = module.input_size if isinstance(module, nn.RNNBase) else module.embed_dim
+        return f"({n_l}, {width}) (batch_first={module.batch_first})"
     if isinstance(module, nn.modules.batchnorm._BatchNorm):
         return f"(N, {module.num_features}, ...)"
     if isinstance(module, nn.LayerNorm):
         return f"(..., {', '.join(map(str, module.normalized_shape))})"
-    if isinstance(module, nn.MultiheadAttention):
-        n_l = "N, L" if module.batch_first else "L, N"
-        return f"({n_l}, {module.embed_dim}) (batch_first={module.batch_first})"
     return None
 
 

@@ -6,8 +6,8 @@ data loader (`get_preds`) or for one input (`predict`), the loss and metrics on 
 Predictions run the learner's loop over the batches, in evaluation mode and without
 gradients, with the callbacks that shape each batch (the device, a batch transform, mixed
 precision) and without those that record, schedule or show progress (those the lr finder
-sidelines, and the progress bar: nothing is logged, no epoch counted); the loop's state is
-put back afterwards.
+sidelines, and those marked `during_predictions = False`: nothing is logged, no epoch
+counted); the loop's state is put back afterwards (`Learner.kept_loop_state`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from .callbacks.avg_stats import metric_name
 from .errors import LookinsideError
 from .events import CancelBatchException, Event
 from .files import atomic_write_bytes
-from .lr_finder import LOOP_STATE
 from .tensor_tree import tree_map
 from .unwrap import unwrap
 
@@ -55,22 +54,13 @@ class Gather(Callback):
 def run_predictions(learn: Learner, batches: Iterable[Any]) -> Gather:
     """Run the model over `batches` ((xb, yb) pairs) as `get_preds` does; what it kept."""
     gather = Gather()
-    from .callbacks.progress import ProgressBar  # its epochs' labels would be wrong here
-
-    quiet = [cb for cb in learn.cbs if not cb.during_lr_find or isinstance(cb, ProgressBar)]
-    loop = {k: getattr(learn, k) for k in LOOP_STATE}
-    was_training = learn.model.training
-    try:
-        with learn.sidelined_cbs(quiet), learn.added_cbs([gather]):
-            learn._fire(Event.before_fit)  # the model goes to the batches' device
-            try:
-                learn._validate(batches)
-            finally:
-                learn._fire(Event.after_fit)
-    finally:
-        for k, v in loop.items():
-            setattr(learn, k, v)
-        learn.model.train(was_training)
+    quiet = [cb for cb in learn.cbs if not (cb.during_lr_find and cb.during_predictions)]
+    with learn.kept_loop_state(), learn.sidelined_cbs(quiet), learn.added_cbs([gather]):
+        learn._fire(Event.before_fit)  # the model goes to the batches' device
+        try:
+            learn._validate(batches)
+        finally:
+            learn._fire(Event.after_fit)
     return gather
 
 

@@ -40,6 +40,11 @@ CallbackLike = Callback | type[Callback]
 C = TypeVar("C", bound=Callback)
 
 
+# The loop's state, which callbacks read and `kept_loop_state` puts back.
+LOOP_STATE = ("n_epochs", "start_epoch", "epoch_done", "epoch_failed", "epoch", "iter", "n_iter",
+              "training", "train_iter", "pct_train", "xb", "yb", "pred", "loss")  # fmt: skip
+
+
 class Learner:
     """A model, its data, a loss and an optimizer, trained by `fit` with callbacks.
 
@@ -155,6 +160,19 @@ class Learner:
             n += 1
             name = f"{base}_{n}"
         setattr(self, name, cb)
+
+    @contextmanager
+    def kept_loop_state(self) -> Iterator[None]:
+        """Put the loop's state (counters, the batch, the modes) back as it was after a `with`
+        block that runs the loop for another purpose (the lr finder's sweep, predictions)."""
+        kept = {k: getattr(self, k) for k in LOOP_STATE}
+        was_training = self.model.training
+        try:
+            yield
+        finally:
+            for k, v in kept.items():
+                setattr(self, k, v)
+            self.model.train(was_training)
 
     @contextmanager
     def sidelined_cbs(self, cbs: Iterable[Callback]) -> Iterator[None]:

@@ -12,7 +12,7 @@ import copy
 import math
 from dataclasses import dataclass, field
 from html import escape
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -161,24 +161,6 @@ class LRFinder(Callback):
         )
 
 
-LOOP_STATE = (  # the learner's loop state, which a sweep or a prediction puts back
-    "n_epochs",
-    "start_epoch",
-    "epoch_done",
-    "epoch_failed",
-    "epoch",
-    "iter",
-    "n_iter",
-    "training",
-    "train_iter",
-    "pct_train",
-    "xb",
-    "yb",
-    "pred",
-    "loss",
-)
-
-
 def lr_find(
     learn: Learner,
     start_lr: float = 1e-7,
@@ -194,25 +176,21 @@ def lr_find(
     if num_it < 2:
         raise LookinsideError(f"lr_find needs num_it of at least 2, got {num_it}.")
     model_state = {k: v.detach().clone() for k, v in learn.model.state_dict().items()}
-    was_training = learn.model.training
     opt, opt_state = learn.opt, copy.deepcopy(learn.opt.state_dict()) if learn.opt else None
-    loop: dict[str, Any] = {k: getattr(learn, k) for k in LOOP_STATE}
     rng = RngState.capture()
     generator = getattr(learn.dls.train, "generator", None)
     generator_state = generator.get_state() if generator is not None else None
     finder = LRFinder(start_lr, end_lr, num_it, stop_factor, beta)
     try:
         n_batches = len_or_none(learn.dls.train) or num_it
-        with learn.sidelined_cbs([cb for cb in learn.cbs if not cb.during_lr_find]):
+        quiet = [cb for cb in learn.cbs if not cb.during_lr_find]
+        with learn.kept_loop_state(), learn.sidelined_cbs(quiet):
             learn.fit(math.ceil(num_it / max(n_batches, 1)), cbs=[finder])
     finally:
         learn.model.load_state_dict(model_state)
-        learn.model.train(was_training)
         if opt is not None and opt_state is not None:
             opt.load_state_dict(opt_state)
         learn.opt = opt
-        for k, v in loop.items():
-            setattr(learn, k, v)
         rng.restore()
         if generator is not None:
             generator.set_state(generator_state)

@@ -72,10 +72,17 @@ class EarlyStopping(Callback):
     def __init__(self, monitor: str = "valid_loss", patience: int = 3, min_delta: float = 0.0,
                  mode: str | None = None) -> None:  # fmt: skip
         self.monitored = Monitored("EarlyStopping", monitor, mode, min_delta)
-        self.monitor, self.patience, self.min_delta = monitor, patience, min_delta
-        self.mode = self.monitored.mode
+        self.patience = patience
         self.stopped_epoch: int | None = None
         self.wait = 0
+
+    @property
+    def monitor(self) -> str:
+        return self.monitored.name
+
+    @property
+    def mode(self) -> str:
+        return self.monitored.mode
 
     @property
     def best(self) -> float | None:

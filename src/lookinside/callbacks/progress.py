@@ -39,6 +39,7 @@ class ProgressBar(Callback):
     """
 
     order = 60
+    during_predictions = False  # its labels are epochs', which predictions have none of
 
     def __init__(
         self,
