@@ -16,6 +16,7 @@ DEFAULTS: dict[str, float] = {
     "n": N, "sample": 100.0, "units": 10.0, "gn": N, "gsample": 100.0,
     "sum": 0.0, "sumsq": N, "min": -3.0, "max": 3.0, "dead": 0.0, "floor": 5.0,
     "bound": math.nan, "gsum": 0.0, "gsumsq": N * 1e-6, "gzero": 0.0, "pnorm": math.nan,
+    "below": 0.0, "above": 0.0,
 }  # fmt: skip
 Field = float | Sequence[float] | np.ndarray
 

@@ -55,7 +55,11 @@ def test_statistics_equal_a_direct_computation() -> None:
         assert relu.mean[i] == pytest.approx(d.mean().item(), rel=1e-5)
         assert relu.std[i] == pytest.approx(d.std(correction=0).item(), rel=1e-4)
         assert relu.max[i] == d.max().item() and relu.min[i] == 0.0
-        np.testing.assert_array_equal(relu.hist[i], torch.histc(d, 40, 0, 10).numpy())
+        lo, hi = relu.spec.lo, relu.spec.hi  # fitted at the first step: from the floor, 0
+        assert lo == 0.0 and hi > 0.0
+        inside = d[d < hi]
+        np.testing.assert_array_equal(relu.hist[i], torch.histc(inside, 40, lo, hi).numpy())
+        assert relu.clipped[1][i] == pytest.approx((d >= hi).float().mean().item())
         floor = d <= torch.lerp(d.amin(0), d.amax(0), 0.01)  # within 1 % of each unit's range
         assert relu.near_zero[i] == pytest.approx(floor.float().mean().item())
         assert relu.dead[i] == ((d.amax(0) == d.amin(0)).float().mean().item())

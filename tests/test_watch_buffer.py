@@ -8,7 +8,7 @@ import torch
 
 from lookinside.telemetry import FIELD
 from lookinside.watch_buffer import StepBuffer, StepRows
-from lookinside.watch_stats import DEVICE_COUNTS, HIST, SUM, merge_rows, row_width
+from lookinside.watch_stats import DEVICE_COUNTS, SUM, counts_start, merge_rows, row_width
 
 CPU = torch.device("cpu")
 
@@ -62,7 +62,7 @@ def test_a_compiled_steps_counts_come_from_the_device() -> None:
     buffer, rows = StepBuffer(bins=4, chunk=8, max_steps=100), StepRows(bins=4)
     rows.of(0, 2, CPU)
     assert rows.rows is not None
-    counts = HIST + 4
+    counts = counts_start(4)
     new = torch.zeros(row_width(4))
     new[SUM], new[counts : counts + len(DEVICE_COUNTS)] = 5.0, torch.tensor([10, 0, 0, 0, 0, 1])
     merge_rows(rows.rows[0], new)

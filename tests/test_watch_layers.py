@@ -9,6 +9,7 @@ from torch import nn
 
 import lookinside as li
 from lookinside.nn import GeneralRelu
+from lookinside.telemetry import LayerSpec
 from lookinside.watch_layers import (
     bounds,
     default_modules,
@@ -95,11 +96,27 @@ def test_what_is_known_before_measuring() -> None:
     assert bounds(nn.Sigmoid()) == (0.0, 1.0) and bounds(nn.Tanh()) == (-1.0, 1.0)
     assert bounds(nn.ReLU6()) == (None, 6.0) and bounds(GeneralRelu(0.1, 0.4, 6.0)) == (None, 6.0)
     assert bounds(nn.ReLU()) is None and bounds(nn.Linear(1, 1)) is None
-    assert histogram_range(nn.ReLU(), None) == (0.0, 10.0)
-    assert histogram_range(GeneralRelu(0.1, 0.4, 6.0), None) == pytest.approx((-7.4, 6.6))
-    assert histogram_range(nn.Linear(1, 1), None) == (-7.0, 7.0)
     assert unit_dim(torch.zeros(2, 3, 4, 4), None) == 1
     assert unit_dim(torch.zeros(2, 5, 7), None) == 2  # (N, L, features)
     assert unit_dim(torch.zeros(2, 5, 7), nn.Conv1d(5, 5, 1)) == 1  # (N, channels, L)
     facts = model_facts(mlp([4, 3, 2], norm="before"))
     assert facts == {"norm_layers": ["BatchNorm1d"], "activations": ["ReLU"]}
+
+
+def test_histogram_ranges_fit_the_output_first_seen() -> None:
+    """Each side reaches twice the output's extreme, rounded out to 1, 2 or 5 times a power
+    of ten, from an activation's floor or bounds when it has them."""
+    torch.manual_seed(0)
+    x = torch.randn(64, 100)
+    assert histogram_range((x * 1.4).relu(), nn.ReLU(), None) == (0.0, 10.0)  # kaiming's ReLU
+    assert histogram_range(x * 0.02, nn.Linear(1, 1), None) == pytest.approx((-0.2, 0.2))
+    assert histogram_range(torch.linspace(0, 30, 1001), nn.Linear(1, 1), None) == (0.0, 100.0)
+    assert histogram_range(x.sigmoid(), nn.Sigmoid(), None) == pytest.approx((-0.025, 1.025))
+    capped = GeneralRelu(None, 0.4, 6.0)
+    assert histogram_range(capped(x * 3), capped, None) == pytest.approx((-0.4, 6.16))
+    leaky = GeneralRelu(0.1, 0.4, 6.0)  # values below its floor: the range goes below it
+    lo, hi = histogram_range(leaky(x * 3), leaky, None)
+    assert lo < -0.4 - 0.1 * 3 and hi == pytest.approx(6 + 0.025 * (6 - lo))  # the cap's
+    spec = LayerSpec("p", "p", -3.0, 5.0)
+    assert histogram_range(x * 100, nn.Flatten(), spec) == (-3.0, 5.0)  # the layer before's
+    assert histogram_range(torch.full((4,), float("nan")), nn.ReLU(), None) == (0.0, 10.0)

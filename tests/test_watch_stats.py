@@ -13,8 +13,10 @@ from lookinside.watch_stats import (
     HIST,
     HIST_VALUES,
     ParameterNorms,
+    counts_start,
     extent,
     gradient_rows,
+    histogram_into,
     histograms,
     identity_row,
     merge_rows,
@@ -28,9 +30,10 @@ def measure(x: torch.Tensor, spec: LayerSpec, sample: int | None = None) -> Laye
     row = output_rows([x], spec, sample, 40)[0]
     n, s, units = output_counts(extent(x.shape, spec.unit_dim, sample), light=False)
     values = torch.full((1, len(STAT_FIELDS)), float("nan"), dtype=torch.float64)
-    values[0, FIELD["sum"] :] = row[:HIST].double()
+    values[0, FIELD["sum"] : FIELD["below"]] = row[:HIST].double()
+    values[0, FIELD["below"]], values[0, FIELD["above"]] = row[HIST], row[HIST + 41]
     values[0, FIELD["n"]], values[0, FIELD["sample"]], values[0, FIELD["units"]] = n, s, units
-    hist = row[HIST : HIST + 40][None].numpy()
+    hist = row[HIST + 1 : HIST + 41][None].numpy()
     return LayerStats(spec, torch.zeros(1).numpy(), values.numpy(), hist)
 
 
@@ -74,7 +77,7 @@ def test_gradient_statistics() -> None:
     row = gradient_rows([g], hist_sample=2, bins=40)[0]
     assert row[COL["gsum"]] == -1.0 and row[COL["gsumsq"]] == 25.0 and row[COL["gzero"]] == 2
     light = gradient_rows([g], None, 40, details=False, counts=True)[0]
-    assert light[COL["gsum"]] == -1.0 and light[HIST + 40 :].tolist() == [0, 0, 0, 4, 0, 0]
+    assert light[COL["gsum"]] == -1.0 and light[counts_start(40) :].tolist() == [0, 0, 0, 4, 0, 0]
 
 
 def test_the_norm_of_each_modules_parameters_together() -> None:
@@ -105,15 +108,28 @@ def test_the_extent_of_an_output_is_whole_items() -> None:
     assert output_counts(big, light=False) == (64 * 2048, 4096, 8)
 
 
-def test_histograms_are_histc_row_by_row_over_at_most_hist_values() -> None:
+def test_histograms_count_each_row_over_its_range_with_edge_bins() -> None:
+    """Row by row, what `torch.histc` counts over [lo, hi), between the values below lo and
+    those at or above hi (infinities included, NaN left out), in one `histc` for all rows."""
     x = torch.randn(3, 500) * 5
-    x[0, :3] = torch.tensor([float("nan"), 7.0, -7.0])  # NaN left out, the edges counted
-    h = histograms(x, -7.0, 7.0, 40)
-    assert all(torch.equal(h[i], torch.histc(x[i], 40, -7.0, 7.0)) for i in range(3))
+    x[0, :4] = torch.tensor([float("nan"), float("inf"), -float("inf"), 7.0])
+    ranges = torch.tensor([[-7.0, 7.0], [0.0, 10.0], [-1.0, 2.0]])
+    h = histograms(x, ranges, 40)
+    for row, (lo, hi), counts in zip(x, ranges.tolist(), h, strict=True):
+        inside = row[(row >= lo) & (row < hi)]
+        assert torch.equal(counts[1:-1], torch.histc(inside, 40, lo, hi))
+        assert counts[0] == (row < lo).sum() and counts[-1] == (row >= hi).sum()
+    floor = torch.full((2, 100), -0.4)  # a GeneralRelu's floor, its dead units' value
+    assert histograms(floor, torch.tensor([[-0.4, 6.0]] * 2), 40)[:, 1].tolist() == [100, 100]
+    alone = torch.zeros(42)
+    histogram_into(floor[0], -0.4, 6.0, alone)
+    assert alone[1] == 100 and alone.sum() == 100
+    histogram_into(x[1], 0.0, 10.0, alone)  # one row, its own kernels: the same counts
+    assert torch.equal(alone, h[1])
     spec = LayerSpec("a", "a", -7.0, 7.0, ndim=2)
     wide = torch.randn(64, 100)  # a sample of 40 items, a histogram of 10
     row = output_rows([wide], spec, 4000, 40)[0]
-    assert HIST_VALUES // 100 == 10 and row[HIST : HIST + 40].sum() == 1000
+    assert HIST_VALUES // 100 == 10 and row[HIST : HIST + 42].sum() == 1000
 
 
 @pytest.mark.parametrize("shape", [(16, 3, 4, 4), (64, 10), (5,), ()])
@@ -137,8 +153,8 @@ def test_a_compiled_steps_row_carries_its_counts() -> None:
     spec = LayerSpec("c", "c", -7.0, 7.0, unit_dim=1, ndim=4)
     row = output_rows([x], spec, 20, 40, counts=True, hooked=True)[0]
     counts = output_counts(extent(x.shape, 1, 20), light=False)
-    assert row[HIST + 40 :].tolist() == [*counts, 0, 0, 1]
-    assert output_rows([x], spec, 20, 40)[0, HIST + 40 :].abs().sum() == 0  # eager: host's
+    assert row[counts_start(40) :].tolist() == [*counts, 0, 0, 1]
+    assert output_rows([x], spec, 20, 40)[0, counts_start(40) :].abs().sum() == 0  # eager: host's
 
 
 def test_merging_rows_by_index_adds_repeats_and_keeps_the_extremes() -> None:
@@ -163,4 +179,6 @@ def test_merging_two_calls_adds_sums_and_keeps_the_extremes() -> None:
     both = torch.cat([a, b])
     assert row[COL["sum"]] == both.sum() and row[COL["sumsq"]] == (both**2).sum()
     assert row[COL["max"]] == 5.0 and row[COL["min"]] == -7.0
-    assert row[HIST : HIST + 40].sum() == both.numel() and row[HIST + 40] == both.numel()
+    hist, counts = row[HIST : counts_start(40)], row[counts_start(40)]
+    assert hist.sum() == both.numel() and counts == both.numel()
+    assert hist[1] == 1 and hist[0] == hist[-1] == 0  # -7, the range's bottom: inside it

@@ -32,11 +32,12 @@ OVERFLOW = 3.4e36
 # Measured on the device (see `watch_stats`): Σx, Σx², min, max; units constant over the
 # first items of the batch (`dead`); sampled values at their unit's floor (`floor`) or at the
 # activation's bounds (`bound`); Σg, Σg², sampled zero gradients (`gzero`); the module's
-# parameter norm after the step (`pnorm`).
+# parameter norm after the step (`pnorm`); the histogram's values below its range (`below`)
+# and at or above its top (`above`), its edge bins on the device.
 STAT_FIELDS = (
     "n", "sample", "units", "gn", "gsample",
     "sum", "sumsq", "min", "max", "dead", "floor", "bound",
-    "gsum", "gsumsq", "gzero", "pnorm",
+    "gsum", "gsumsq", "gzero", "pnorm", "below", "above",
 )  # fmt: skip
 FIELD = {name: i for i, name in enumerate(STAT_FIELDS)}
 
@@ -51,7 +52,8 @@ class LayerSpec:
     `name` is the module's qualified name, followed by the place inside its output for a
     tuple, list or dict (`rnn[0]`, `body[logits]`); `input` and `output` are the model's own.
     `kind` groups outputs of the same sort (a module type and place), which the diagnosis
-    compares across depth. `lo`, `hi`: the histogram's range. `bounds`: the activation's
+    compares across depth. `lo`, `hi`: the histogram's range [lo, hi), fitted to the output
+    when first seen (`watch_layers.histogram_range`). `bounds`: the activation's
     saturating values (Sigmoid (0, 1), Tanh (-1, 1), a cap), if any. `unit_dim`: the axis of
     the output's units (channels or features); `ndim`, its number of axes. `params`,
     `trainable`: the module's parameter counts; `init_gain`: std(W)·√fan_in of its first
@@ -160,6 +162,13 @@ class LayerStats:
     def dead(self) -> np.ndarray:
         """Share of units constant over the batch."""
         return _ratio(self.field("dead"), self.field("units"))
+
+    @property
+    def clipped(self) -> tuple[np.ndarray, np.ndarray]:
+        """Shares of the histogram's values below its range and at or above its top, per
+        step: what the picture leaves out (NaN where no histogram was measured)."""
+        total = self.field("below") + self.field("above") + self.hist.sum(1)
+        return _ratio(self.field("below"), total), _ratio(self.field("above"), total)
 
     @property
     def saturated(self) -> np.ndarray:

@@ -8,7 +8,7 @@ Nothing here touches pyplot's global state.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -18,6 +18,7 @@ from .telemetry import Telemetry
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.image import AxesImage
 
 
 def plot_means_stds(t: Telemetry, first: int | None = None) -> Figure:
@@ -36,23 +37,45 @@ def plot_means_stds(t: Telemetry, first: int | None = None) -> Figure:
 
 
 def plot_hist(t: Telemetry, i: int | str, ax: Axes | None = None) -> Figure:
-    """The colorful dimension of one layer: log(1 + count) per bin (y) and measured step (x)."""
+    """The colorful dimension of one layer: log(1 + count) per bin (y) and measured step (x),
+    over the layer's range; the shares of values beyond it drawn in red just outside it."""
     fig, ax = new_axes(ax)
     layer = t[i]
+    lo, hi = layer.spec.lo, layer.spec.hi
     measured = np.isfinite(layer.hist).all(1)
     image = np.log1p(layer.hist[measured].T) if measured.any() else np.zeros((t.bins, 1))
     steps = layer.steps[measured] if measured.any() else np.zeros(1)
-    shown = ax.imshow(
-        image,
-        origin="lower",
-        aspect="auto",
-        cmap="viridis",
-        interpolation="nearest",
-        extent=(float(steps[0]), float(steps[-1]) + 1, layer.spec.lo, layer.spec.hi),
-    )
+    x0, x1 = float(steps[0]), float(steps[-1]) + 1
+    shown = _image(ax, image, (x0, x1, lo, hi), cmap="viridis")
     fig.colorbar(shown, ax=ax, label="log(1 + count)")
-    ax.set(xlabel="step", ylabel="activation", title=layer.spec.label)
+    strip = (hi - lo) / 16  # the height of a red strip
+    told, room = [], [0.0, 0.0]
+    for side, (share, edge) in enumerate(zip(layer.clipped, (lo, hi), strict=True)):
+        share = np.nan_to_num(share[measured]) if measured.any() else np.zeros(1)
+        most = float(share.max(initial=0.0))
+        if most <= 0:
+            continue
+        room[side] = strip
+        where = "above" if side else "below"
+        y0 = edge if side else edge - strip
+        _image(ax, share[None], (x0, x1, y0, y0 + strip), cmap="Reds", vmin=0, vmax=1)
+        ax.axhline(edge, color="white", linewidth=0.8)
+        told.append(
+            f"up to {most:.0%} {where} {edge:g}" if most >= 0.005 else f"a few {where} {edge:g}"
+        )
+    ax.set(xlim=(x0, x1), ylim=(lo - room[0], hi + room[1]))
+    title = layer.spec.label + ("\n(red: " + ", ".join(told) + ")" if told else "")
+    ax.set(xlabel="step", ylabel="activation", title=title)
     return fig
+
+
+def _image(
+    ax: Axes, image: np.ndarray, extent: tuple[float, float, float, float], **style: Any
+) -> AxesImage:
+    """`image` drawn over `extent` (x0, x1, y0, y1), rows from the bottom, cells unsmoothed."""
+    return ax.imshow(
+        image, origin="lower", aspect="auto", interpolation="nearest", extent=extent, **style
+    )
 
 
 def plot_hists(t: Telemetry) -> Figure:

@@ -18,7 +18,15 @@ import torch
 from torch import Tensor
 
 from .telemetry import FIELD, STAT_FIELDS
-from .watch_stats import DEVICE_COUNTS, HIST, Views, identity_row, row_width, views
+from .watch_stats import (
+    DEVICE_COUNTS,
+    HIST,
+    Views,
+    counts_start,
+    identity_row,
+    row_width,
+    views,
+)
 
 HOST_FIELDS = STAT_FIELDS[: FIELD["sum"]]  # counts known on the host
 AWAITED = -1.0  # the count of a gradient that was hooked but never came (kept as is)
@@ -125,13 +133,15 @@ class StepBuffer:
         host = np.zeros((len(meta), self.layers, len(HOST_FIELDS)))
         for i, (_, c) in enumerate(meta):
             host[i, : len(c)] = c
-        counts = _counts(host, rows[:, :, HIST + self.bins :].astype(np.float64))
-        fields = rows[:, :, :HIST].astype(np.float64)
-        hist = rows[:, :, HIST : HIST + self.bins].copy()
+        end = counts_start(self.bins)  # the histogram ends, between its edge bins
+        counts = _counts(host, rows[:, :, end:].astype(np.float64))
+        edges = rows[:, :, [HIST, end - 1]].astype(np.float64)  # below and above its range
+        fields = np.concatenate([rows[:, :, :HIST].astype(np.float64), edges], 2)
+        hist = rows[:, :, HIST + 1 : end - 1].copy()
         n, sample, units, gn, gsample = np.moveaxis(counts, 2, 0)
         unmeasured = (
             (np.isnan(n), ("sum", "sumsq", "min", "max", "dead", "floor", "bound")),
-            (np.isnan(sample), ("floor", "bound")),
+            (np.isnan(sample), ("floor", "bound", "below", "above")),
             (np.isnan(units), ("dead",)),
             (np.isnan(gn) | (gn == AWAITED), ("gsum", "gsumsq", "gzero")),
             (np.isnan(gsample), ("gsumsq", "gzero")),

@@ -60,7 +60,7 @@ class Gathered:
         self.together: set[int] = set()  # layers gathered (the others: measured in hooks)
         self._probed: set[int] = set()
         self._probes: list[tuple[int, Tensor, int, Any]] = []  # layer, output, version, kind
-        self._index: dict[tuple[tuple[int, ...], torch.device], Tensor] = {}
+        self._tensors: dict[tuple[Any, ...], Tensor] = {}  # layers' indices and ranges
 
     def takes(self, layer: int, x: Tensor) -> bool:
         """Whether `layer`'s output `x` is gathered (else measured at once, in its hook)."""
@@ -123,7 +123,8 @@ class Gathered:
                 rows.counts[layers[0], :3] = counts
                 continue
             xs = [x for _, x, _ in members]
-            new = output_rows(xs, spec, self.hist_sample, self.bins, light)
+            ranges = None if light else self._ranges(layers, specs, device)
+            new = output_rows(xs, spec, self.hist_sample, self.bins, light, ranges=ranges)
             self._merge(rows, layers, new, device)
             counts = output_counts(extent(shape, spec.unit_dim, self.hist_sample), light)
             rows.add_counts(layers, counts)
@@ -166,13 +167,23 @@ class Gathered:
         if len(layers) == 1:
             merge_rows(rows.rows[layers[0]], new[0])
             return
-        key = (tuple(layers), device)
-        index = self._index.get(key)
-        if index is None:
-            if len(self._index) >= 256:  # groups that keep changing: keep the cache small
-                self._index.clear()
-            index = self._index[key] = torch.tensor(layers, device=device)
+        index = self._cached(("index", tuple(layers), device), lambda: layers)
         merge_rows(rows.rows, new, index)
+
+    def _ranges(self, layers: list[int], specs: Sequence[LayerSpec], device: Any) -> Tensor:
+        """The histogram ranges of `layers` (rows of (lo, hi)), on the device."""
+        key = ("ranges", tuple(layers), device)
+        return self._cached(key, lambda: [[specs[i].lo, specs[i].hi] for i in layers])
+
+    def _cached(self, key: tuple[Any, ...], values: Any) -> Tensor:
+        """The tensor of `values()` on the key's device, made once (a copy to the device
+        waits for it: never at each step)."""
+        tensor = self._tensors.get(key)
+        if tensor is None:
+            if len(self._tensors) >= 256:  # groups that keep changing: keep the cache small
+                self._tensors.clear()
+            tensor = self._tensors[key] = torch.tensor(values(), device=key[-1])
+        return tensor
 
     def forget(self) -> None:
         """Drop what is gathered (its step ends unrecorded, or its backward never comes)."""
@@ -181,5 +192,6 @@ class Gathered:
 
 
 def _kind(x: Tensor, spec: LayerSpec) -> tuple[Any, ...]:
-    """What outputs measured together share: shape, dtype, device and how they are read."""
-    return (x.shape, x.dtype, x.device, spec.unit_dim, spec.lo, spec.hi, spec.bounds)
+    """What outputs measured together share: shape, dtype, device and how they are read
+    (each keeps its own histogram range)."""
+    return (x.shape, x.dtype, x.device, spec.unit_dim, spec.bounds)

@@ -108,16 +108,70 @@ def bounds(module: nn.Module | None) -> Bounds | None:
     return None
 
 
-def histogram_range(last: nn.Module | None, previous: LayerSpec | None) -> tuple[float, float]:
-    """The lesson's histogram ranges: [0, 10] after ReLU, 14 wide from 7 below a GeneralRelu's
-    floor, the previous layer's after a shape-only module, else [-7, 7]."""
-    if isinstance(last, (nn.ReLU, nn.ReLU6)):
-        return 0.0, 10.0
-    if isinstance(last, GeneralRelu):
-        return last.floor - 7, last.floor + 7
+def histogram_range(
+    x: Tensor, last: nn.Module | None, previous: LayerSpec | None
+) -> tuple[float, float]:
+    """The histogram's range [lo, hi) for a layer first seen giving `x`: a shape-only
+    module keeps the layer's before; bounded activations (Sigmoid, Tanh) span their bounds;
+    otherwise each side reaches twice the output's extreme (its 0.1 % and 99.9 % quantiles,
+    over its first values), rounded out to 1, 2 or 5 times a power of ten, from the floor
+    of a ReLU (0) or a GeneralRelu without leak, or from 0 when nothing is negative. The
+    room is for training to move the values; what still falls outside is counted
+    (`STAT_FIELDS`' `below` and `above`). One read of the device, once per layer."""
     if isinstance(last, SHAPE_ONLY) and previous is not None:
         return previous.lo, previous.hi
-    return -7.0, 7.0
+    low_bound, high_bound = bounds(last) or (None, None)
+    if low_bound is not None and high_bound is not None:
+        pad = HIST_PAD * (high_bound - low_bound)
+        return low_bound - pad, high_bound + pad
+    extremes = _extremes(x)
+    if extremes is None:
+        return (0.0, 10.0) if isinstance(last, (nn.ReLU, nn.ReLU6)) else (-7.0, 7.0)
+    low, high = extremes
+    floor = _floor(last)
+    if floor is not None:
+        lo = floor
+        hi = floor + _nice(2 * (high - floor)) if high > floor else floor + 1.0
+    else:
+        lo = -_nice(-2 * low) if low < 0 else 0.0
+        hi = _nice(2 * high) if high > 0 else 0.0
+        hi = hi if hi > lo else lo + 1.0
+    if high_bound is not None:  # a cap (ReLU6): the range needs not pass it
+        hi = min(hi, high_bound + HIST_PAD * (high_bound - lo))
+    return lo, hi
+
+
+HIST_PAD = 0.025  # of the range, beyond an activation's bounds: values at a bound fall inside
+QUANTILE_VALUES = 1 << 14  # values, at most, whose quantiles fit a histogram's range
+
+
+def _extremes(x: Tensor) -> tuple[float, float] | None:
+    """The 0.1 % and 99.9 % quantiles of the first finite values of `x` (None: none)."""
+    if not x.is_floating_point():
+        return None
+    with torch.no_grad():
+        values = x.detach().reshape(-1)[:QUANTILE_VALUES].float()
+        values = values[torch.isfinite(values)]
+        if not values.numel():
+            return None
+        q = torch.quantile(values, torch.tensor([0.001, 0.999], device=values.device))
+        low, high = q.tolist()
+    return low, high
+
+
+def _floor(last: nn.Module | None) -> float | None:
+    """The lowest value an activation gives, when it is its output at 0 (ReLU's)."""
+    if isinstance(last, (nn.ReLU, nn.ReLU6)):
+        return 0.0
+    if isinstance(last, GeneralRelu) and not last.leak:
+        return last.floor
+    return None
+
+
+def _nice(v: float) -> float:
+    """The least of 1, 2 or 5 times a power of ten that is at least `v` (> 0)."""
+    power = 10.0 ** math.floor(math.log10(v))
+    return next(m * power for m in (1, 2, 5, 10) if m * power >= v * (1 - 1e-9))
 
 
 def unit_dim(x: Tensor, last: nn.Module | None) -> int:
@@ -156,7 +210,7 @@ def spec_for(
 ) -> LayerSpec:
     """What is known of the output `x` of `module` at `path` (see `LayerSpec`)."""
     last = leaves(module)[-1] if module is not None else None
-    lo, hi = histogram_range(last, previous)
+    lo, hi = histogram_range(x, last, previous)
     if module is None:
         params = trainable = 0
         kind = role

@@ -1,9 +1,11 @@
 """The numbers `watch` measures on the device: for outputs, their gradients, or a module's
 parameters, as rows of the step's buffer, without reading anything on the host.
 
-A row holds the device fields of `telemetry.STAT_FIELDS` (from `sum` on), the histogram,
-then the counts a compiled step adds on the device (`DEVICE_COUNTS`). The counts of an eager
-step (`n`, `sample`, `units`, ...) are shapes, known on the host (`output_counts`).
+A row holds the device fields of `telemetry.STAT_FIELDS` (from `sum` to `pnorm`), the
+histogram (`bins` bins over the layer's range, between two more: the values below it and
+those at or above its top, `STAT_FIELDS`' `below` and `above` on the host), then the counts
+a compiled step adds on the device (`DEVICE_COUNTS`). The counts of an eager step (`n`,
+`sample`, `units`, ...) are shapes, known on the host (`output_counts`).
 
 `output_rows` and `gradient_rows` measure several tensors of one shape together, one row
 each, in a handful of kernels whatever their number: the watcher hands them every small
@@ -44,7 +46,7 @@ from torch import Tensor
 
 from .telemetry import FIELD, STAT_FIELDS, LayerSpec
 
-DEVICE_FIELDS = STAT_FIELDS[FIELD["sum"] :]
+DEVICE_FIELDS = STAT_FIELDS[FIELD["sum"] : FIELD["below"]]
 COL = {name: i for i, name in enumerate(DEVICE_FIELDS)}
 HIST = len(DEVICE_FIELDS)  # the histogram's first column
 SUM, SUMSQ, MIN, MAX, DEAD, FLOOR, BOUND, GSUM, GSUMSQ, GZERO, PNORM = (
@@ -65,15 +67,22 @@ HIST_VALUES = 1024  # values, at most, in a histogram: a plot's picture, which m
 Views = list[Tensor]  # a row's 0-d views, one per device field, then its histogram
 
 
+def counts_start(bins: int) -> int:
+    """The first of a row's device counts: after the fields and the histogram with its two
+    edge bins (below and above its range)."""
+    return HIST + bins + 2
+
+
 def row_width(bins: int) -> int:
-    """Columns of a device row: the fields, the histogram, the device counts."""
-    return HIST + bins + len(DEVICE_COUNTS)
+    """Columns of a device row: the fields, the histogram and its edge bins, the counts."""
+    return counts_start(bins) + len(DEVICE_COUNTS)
 
 
 def views(row: Tensor, bins: int) -> Views:
     """Views into one layer's row, made once: `views[SUM]` ... `views[PNORM]`, then the
-    histogram (`views[HIST]`). Writing through them (`out=`) costs no indexing per step."""
-    return [row[i] for i in range(HIST)] + [row[HIST : HIST + bins]]
+    histogram with its edge bins (`views[HIST]`). Writing through them (`out=`) costs no
+    indexing per step."""
+    return [row[i] for i in range(HIST)] + [row[HIST : HIST + bins + 2]]
 
 
 def identity_row(bins: int, device: torch.device | None = None) -> Tensor:
@@ -105,7 +114,7 @@ def merge_rows(row: Tensor, new: Tensor, index: Tensor | None = None) -> None:
 
 def detail_columns(bins: int) -> list[int]:
     """The columns of a row that only detailed steps fill (the histogram's included)."""
-    return [COL[name] for name in DETAILS] + list(range(HIST, HIST + bins))
+    return [COL[name] for name in DETAILS] + list(range(HIST, HIST + bins + 2))
 
 
 @dataclass(frozen=True)
@@ -161,11 +170,24 @@ def gradient_counts(numel: int, hist_sample: int | None, details: bool) -> tuple
     return numel, (min(numel, hist_sample or numel) if details else 0)
 
 
-def histograms(sample: Tensor, lo: float, hi: float, bins: int) -> Tensor:
-    """One histogram of `bins` bins over [lo, hi] per row of `sample` (rows, values), values
-    outside and NaN left out (`torch.histc` per row: a batched form with an index per value
-    costs more than its kernels save)."""
-    return torch.stack([torch.histc(row, bins, lo, hi) for row in sample])
+def histograms(sample: Tensor, ranges: Tensor, bins: int) -> Tensor:
+    """One histogram per row of `sample` (rows, values) over that row's range, `ranges`
+    (rows, 2) of [lo, hi) on the device: `bins` bins between an edge bin of the values below
+    lo and one of those at or above hi (infinities included, NaN left out). One `histc` for
+    all rows: each row's values, in bins, are moved to a stretch of the axis of its own."""
+    rows, width = sample.shape[0], bins + 2
+    lo, hi = ranges[:, :1], ranges[:, 1:]
+    start = torch.arange(rows, device=sample.device, dtype=sample.dtype).unsqueeze(1) * width
+    u = torch.addcmul(start + 1, sample - lo, bins / (hi - lo))  # row r's: r·width + [1, bins + 1)
+    u = torch.clamp(u, start + 0.5, start + width - 0.5)  # beyond it: the middle of an edge bin
+    return torch.histc(u, rows * width, 0, rows * width).view(rows, width)
+
+
+def histogram_into(x: Tensor, lo: float, hi: float, out: Tensor) -> None:
+    """`histograms` of one tensor into `out` (bins + 2 values)."""
+    bins = out.numel() - 2
+    u = torch.sub(x, lo).mul_(bins / (hi - lo)).clamp_(-0.5, bins + 0.5)
+    torch.histc(u, bins + 2, -1, bins + 1, out=out)
 
 
 def _stacked(xs: Sequence[Tensor], shape: tuple[int, ...]) -> Tensor:
@@ -210,9 +232,11 @@ def output_rows(
     light: bool = False,
     counts: bool = False,
     hooked: bool = False,
+    ranges: Tensor | None = None,
 ) -> Tensor:
     """Measure outputs of one shape, all of one spec (a layer, or layers alike), into one
-    row each (see the module docstring); `light`: the sums and extremes only. With
+    row each (see the module docstring); `light`: the sums and extremes only. `ranges`
+    (rows, 2), on the device: each row's histogram range (the spec's when None). With
     `counts`, the row's device counts are filled too (a compiled step's; `hooked`: its
     gradient is awaited)."""
     e = extent(xs[0].shape, spec.unit_dim, hist_sample)
@@ -226,7 +250,7 @@ def output_rows(
         if light:
             low = items.reshape(rows, -1).amin(1)
             dead = floor = bound = zero
-            hist = flat.new_zeros(rows, bins)
+            hist = flat.new_zeros(rows, bins + 2)
         else:
             others = tuple(d for d in range(1, x.ndim) if d != e.axis + 1)
             top, bottom = torch.amax(items, others), torch.amin(items, others)  # (rows, units)
@@ -237,7 +261,10 @@ def output_rows(
             shape[e.axis + 1] = e.units
             floor = _per_row(sample <= torch.lerp(bottom, top, BAND).view(shape))
             bound = _per_row(_at_bounds(sample, spec.bounds)) if spec.bounds else nan
-            hist = histograms(x[:, : e.hist].reshape(rows, -1), spec.lo, spec.hi, bins)
+            if ranges is None:
+                ranges = flat.new_full((rows, 2), spec.lo)
+                ranges[:, 1] = spec.hi
+            hist = histograms(x[:, : e.hist].reshape(rows, -1), ranges, bins)
         fields = [flat.sum(1), torch.linalg.vector_norm(flat, dim=1).square(), low,
                   flat.amax(1), dead, floor, bound, zero, zero, zero, nan]  # fmt: skip
         n, sampled, units = output_counts(e, light)
@@ -267,7 +294,7 @@ def gradient_rows(
             square = zeros = zero
         fields = [zero, zero, inf, -inf, zero, zero, zero, g.sum(1), square, zeros, zero]
         tail = _device_counts(zero, (0, 0, 0, n, sampled, 0) if counts else None)
-        return torch.cat([torch.stack(fields, 1), g.new_zeros(rows, bins), tail], 1)
+        return torch.cat([torch.stack(fields, 1), g.new_zeros(rows, bins + 2), tail], 1)
 
 
 def output_into(
@@ -297,8 +324,7 @@ def output_into(
         _count(top == bottom, out[DEAD])
     else:
         out[DEAD].fill_(float("nan"))  # too few values per unit to tell a dead one
-    hist = out[HIST]
-    torch.histc(x[: e.hist], hist.numel(), spec.lo, spec.hi, out=hist)
+    histogram_into(x[: e.hist], spec.lo, spec.hi, out[HIST])
     sample = x[: e.sample]
     shape = [1] * x.ndim
     shape[e.axis] = e.units

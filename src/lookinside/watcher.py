@@ -42,7 +42,7 @@ import sys
 import weakref
 from collections.abc import Callable, Sequence
 from types import FrameType, TracebackType
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import numpy as np
 import torch
@@ -74,6 +74,9 @@ from .watch_stats import (
     output_rows,
 )
 from .watch_training import OptimizerSpy, loss_name
+
+if TYPE_CHECKING:
+    from .diagnosis import Findings
 
 __all__ = ["BINS", "Watcher", "default_modules", "loss_name", "watch"]
 
@@ -598,12 +601,16 @@ class Watcher:
         }
         return Telemetry(self.layers.final_specs(), steps, values, hist, losses, meta)
 
-    def report(self) -> list[Any]:
-        """Print the diagnosis of what was recorded and return its findings."""
-        from .diagnosis import diagnose, format_findings
+    def diagnose(self) -> Findings:
+        """The diagnosis of what was recorded (shown as a table in a notebook)."""
+        from .diagnosis import diagnose
 
-        findings = diagnose(self.telemetry)
-        print(format_findings(findings))
+        return diagnose(self.telemetry)
+
+    def report(self) -> Findings:
+        """Print the diagnosis of what was recorded and return its findings."""
+        findings = self.diagnose()
+        print(findings)
         return findings
 
     # ------------------------------------------------------------------ lifetime

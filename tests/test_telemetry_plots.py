@@ -1,0 +1,24 @@
+"""The telemetry plots: what each draws, read back from the figure."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lookinside.telemetry import FIELD
+from lookinside.telemetry_plots import plot_hist, telemetry_figures
+
+from .synthetic import spec, telemetry
+
+
+def test_the_histogram_shows_its_range_and_what_fell_outside_it() -> None:
+    """Values beyond the layer's range are drawn as a red strip outside it, and the title
+    says the largest share; a layer whose values all fit has neither."""
+    above = np.where(np.arange(10) < 5, 0.0, 30.0)  # 30 of 100 values above, from step 5
+    t = telemetry([(spec("a"), {"above": above}), (spec("b"), {})], steps=10)
+    t.hist[:, :, 20] = 100 - t.values[:, :, FIELD["above"]]  # the rest inside, in one bin
+    clipped = plot_hist(t, "a").axes[0]
+    assert [len(clipped.images), clipped.get_ylim()] == [2, (-7.0, 7.0 + 14 / 16)]
+    assert "up to 30% above 7" in clipped.get_title()
+    fits = plot_hist(t, "b").axes[0]
+    assert [len(fits.images), fits.get_ylim()] == [1, (-7.0, 7.0)]
+    assert fits.get_title() == "b Linear" and "hists" in telemetry_figures(t)
