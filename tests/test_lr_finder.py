@@ -128,14 +128,43 @@ def test_suggestion_fallbacks_for_short_or_broken_sweeps() -> None:
         None,
         "too few finite losses to suggest an lr",
     )
-    lr, rule = suggest_lr(np.array([1e-3, 1e-2, 1e-1]), np.array([1.0, 2.0, 3.0]))
-    assert lr == pytest.approx(1e-4) and "/ 10" in rule
-    lr, _ = suggest_lr(np.logspace(-5, 0, 6), np.array([3.0, 2.0, 1.5, 1.0, np.nan, 0.1]))
-    assert lr is not None and lr < 1e-1  # the NaN and everything after it are ignored
+    lr, rule = suggest_lr(np.logspace(-5, 0, 6), np.array([3.0, 2.0, 1.5, 1.0, np.nan, 0.1]))
+    assert lr == pytest.approx(1e-3) and "/ 10 (a cliff)" in rule  # the NaN ends the curve
+
+
+def test_no_suggestion_when_the_loss_never_descends() -> None:
+    """A rising curve, or a flat one whose lowest point is its noise, has no lr to suggest:
+    the rule says why instead of handing back the sweep's first lr."""
+    lrs = np.logspace(-7, 1, 100)
+    for losses in (np.linspace(1.0, 3.0, 100), 2.3 + np.random.default_rng(0).normal(0, 0.02, 100)):
+        lr, rule = suggest_lr(lrs, losses)
+        assert lr is None and rule.startswith("the smoothed loss never fell clearly below")
+
+
+def test_noise_at_the_start_of_the_sweep_is_not_a_descent() -> None:
+    """The smoothing's first steps are nearly raw losses: a lucky low one there (which the
+    steepest-descent rule took for the steepest drop, suggesting the sweep's first lr) is
+    ignored; the suggestion lies in the real descent, short of the minimum."""
+    lrs, losses = u_curve()
+    losses = losses.copy()
+    losses[:4] = losses[0] + np.array([0.3, -0.2, 0.25, -0.1])
+    lr, rule = suggest_lr(lrs, losses)
+    assert rule == SUGGESTION_RULE and lr == suggest_lr(*u_curve())[0]
+    assert lr is not None and 1e-4 < lr < lrs[int(np.argmin(losses))] / 10
+
+
+def learnable_dls() -> li.DataLoaders:
+    """Labels a linear map of the inputs decides: a loss the sweep brings down."""
+    g = torch.Generator().manual_seed(0)
+    x, w = torch.randn(512, 5, generator=g), torch.randn(5, 3, generator=g)
+    y = (x @ w).argmax(1)
+    return li.DataLoaders.from_tensors(x, y, x[:64], y[:64], bs=16)
 
 
 def test_result_plot_marks_the_suggestion() -> None:
-    result = li.Learner(tiny_model(), tiny_dls(n_train=400, bs=4)).lr_find(num_it=50)
+    torch.manual_seed(0)
+    result = li.Learner(tiny_model(), learnable_dls()).lr_find(num_it=100)
+    assert result.rule == SUGGESTION_RULE
     fig = result.plot()
     assert isinstance(fig, Figure)
     ax = fig.axes[0]

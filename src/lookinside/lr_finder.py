@@ -28,32 +28,45 @@ if TYPE_CHECKING:
 
     from .learner import Learner
 
-SUGGESTION_RULE = "steepest descent of the smoothed loss before its minimum"
+SUGGESTION_RULE = "the middle of the smoothed loss's main descent"
+START = 0.1  # of the sweep, at least 3 points: where the loss's starting level is read
+LEFT = 0.1  # of the descent: a loss this far below its starting level has left it
 
 
 def suggest_lr(lrs: np.ndarray, losses: np.ndarray) -> tuple[float | None, str]:
-    """The suggested lr and the rule that chose it.
+    """The suggested lr and the rule that chose it, or None and why there is none.
 
-    Rule: on the smoothed loss, up to its minimum, the lr where the loss falls fastest per
-    unit of log lr (the most negative d loss / d log lr): training there makes the quickest
-    progress while still well short of divergence. Non-finite losses end the curve. With fewer
-    than 3 points before the minimum, or no descent at all, it falls back to the lr at the
-    minimum divided by 10. Losses may be negative: only differences matter.
+    Rule: the main descent of the smoothed loss runs from where it last leaves its starting
+    level (the median of the sweep's first tenth, robust to the noise of the smoothing's
+    first steps, whose lucky lows are never taken for its minimum) to its minimum after the
+    first tenth; the suggestion is its middle in log lr: well into the descent, well short
+    of the minimum, past which training diverges. No suggestion when that minimum is below
+    the starting level by no more than twice the loss's wiggle there: it never descends (a
+    sweep too short, or a model that does not learn). A descent of under 3 points (a cliff) gives the lr at the minimum divided by 10.
+    Non-finite losses end the curve. Losses may be negative: only differences matter.
     """
     finite = np.isfinite(losses) & np.isfinite(lrs) & (lrs > 0)
     n = int(np.argmin(finite)) if not finite.all() else len(losses)  # the finite prefix
     if n < 2:
         return None, "too few finite losses to suggest an lr"
     lrs, losses = lrs[:n], losses[:n]
-    i_min = int(np.argmin(losses))
-    fallback = float(lrs[i_min] / 10), "lr at the minimum of the smoothed loss / 10"
-    if i_min < 2:
-        return fallback
-    slopes = np.gradient(losses[: i_min + 1], np.log(lrs[: i_min + 1]))
-    i = int(np.argmin(slopes))
-    if slopes[i] >= 0:
-        return fallback
-    return float(lrs[i]), SUGGESTION_RULE
+    start = losses[: max(3, round(START * n))]
+    level = float(np.median(start))
+    steps = np.diff(start)
+    wiggle = (np.abs(steps).sum() - abs(steps.sum())) / 2  # the moves against its trend
+    low = len(start) + int(np.argmin(losses[len(start) :])) if n > len(start) else 0
+    drop = level - float(losses[low])
+    if not low or drop <= 2 * wiggle:
+        return None, (
+            f"the smoothed loss never fell clearly below its starting level ({level:.4g}, "
+            f"lowest {losses[low]:.4g}): sweep further (a larger end_lr or num_it), or look "
+            "at the model and the data"
+        )
+    above = np.flatnonzero(losses[:low] >= level - LEFT * drop)
+    left = int(above[-1]) if len(above) else 0
+    if low - left < 3:
+        return float(lrs[low] / 10), "lr at the minimum of the smoothed loss / 10 (a cliff)"
+    return float(np.sqrt(lrs[left] * lrs[low])), SUGGESTION_RULE
 
 
 @dataclass
