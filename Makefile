@@ -6,7 +6,7 @@ TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 RUNTIME := $(VENV)/.runtime
 
-.PHONY: demo test lint browser bench clean
+.PHONY: demo test lint browser bench docs clean
 
 # The demo needs the runtime dependencies only; the checks, the dev extra too.
 $(RUNTIME): pyproject.toml
@@ -23,8 +23,8 @@ demo: $(RUNTIME)
 	$(VENV)/bin/lookinside train --epochs 1
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks docs/api_reference.py
+	$(VENV)/bin/ruff format --check src tests benchmarks docs/api_reference.py
 	$(VENV)/bin/mypy
 
 # The report's browser test needs Chromium: Debian's package, installed here when missing.
@@ -41,5 +41,11 @@ bench: $(STAMP)
 	$(PY) benchmarks/loop_overhead.py
 	$(PY) benchmarks/loader.py
 
+# The API reference from the docstrings (docs/api/index.html), and the tutorial run again in
+# place, its outputs (plots included) refreshed.
+docs: $(STAMP)
+	$(PY) docs/api_reference.py docs/api
+	env -u MPLBACKEND $(VENV)/bin/jupyter-execute --inplace docs/tutorial.ipynb
+
 clean:
-	rm -rf runs .pytest_cache .mypy_cache .ruff_cache
+	rm -rf runs docs/api .pytest_cache .mypy_cache .ruff_cache
