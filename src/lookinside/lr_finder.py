@@ -42,8 +42,9 @@ def suggest_lr(lrs: np.ndarray, losses: np.ndarray) -> tuple[float | None, str]:
     first tenth; the suggestion is its middle in log lr: well into the descent, well short
     of the minimum, past which training diverges. No suggestion when that minimum is below
     the starting level by no more than twice the loss's wiggle there: it never descends (a
-    sweep too short, or a model that does not learn). A descent of under 3 points (a cliff) gives the lr at the minimum divided by 10.
-    Non-finite losses end the curve. Losses may be negative: only differences matter.
+    sweep too short, or a model that does not learn). A descent of under 3 points (a cliff)
+    gives the lr at the minimum divided by 10. Non-finite losses end the curve. Losses may
+    be negative: only differences matter.
     """
     finite = np.isfinite(losses) & np.isfinite(lrs) & (lrs > 0)
     n = int(np.argmin(finite)) if not finite.all() else len(losses)  # the finite prefix
