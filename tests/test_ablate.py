@@ -10,7 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from lookinside.ablate import RunResult, duration, load_results, run_study, summarize
+from lookinside.ablate import (
+    RunResult,
+    VariantSummary,
+    duration,
+    load_results,
+    run_study,
+    summarize,
+    summary_markdown,
+)
 from lookinside.cli import main
 from lookinside.study import load_study
 
@@ -155,7 +163,7 @@ def test_a_diverging_run_is_recorded_not_fatal(study_file: Path, tmp_path: Path)
     study = load_study(study_file)
     options = {
         **study.variants["norm=none, act=relu"],
-        "lr": 1e9,
+        "lr": 1000.0,
         "bs": 16,
         "arch": [8, 16, 32, 32],
     }
@@ -207,3 +215,10 @@ def test_an_interrupted_study_says_how_to_resume(
     said = capsys.readouterr().err.splitlines()
     assert said == ["lookinside ablate: interrupted; the finished runs are kept.",
                     f"Resume with: lookinside ablate {study_file} --out {out} --quick"]  # fmt: skip
+
+
+def test_variant_names_cannot_break_the_summary_table() -> None:
+    """A '|' or a line break in a variant's name stays inside its cell."""
+    s = VariantSummary("a | b\nc", 1, 0, 0.5, math.nan, 0.7, 1.0, 10, {})
+    row = summary_markdown([s], 1).splitlines()[2]
+    assert row.startswith("| a \\| b c | 50.00% |") and row.count(" | ") == 5

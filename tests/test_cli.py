@@ -79,7 +79,13 @@ BAD = [
     (["train", "--arch", "8,,16"], "argument --arch: expected channel counts"),
     (["train", "--act", "tanh"], "argument --act: invalid choice: 'tanh'"),
     (["train", "--bs", "0"], "bs must be at least 1, not 0."),
-    (["train", "--lr", "-1"], "lr must be a positive number or 'auto', not -1.0."),
+    (["train", "--lr", "-1"], "lr must be a number above 0 and at most 1000, or 'auto', not -1.0."),
+    (["train", "--lr", "1e308"], "lr must be a number above 0 and at most 1000, or 'auto'"),
+    (["train", "--seed", "-1"], "seed must be between 0 and 2**32 - 1 (4294967295), not -1."),
+    (["train", "--seed", "4294967296"], "seed must be between 0 and 2**32 - 1"),
+    (["train", "--arch", "100000000"], "arch must list 1 to 8 channel counts, each from 1 to"),
+    (["train", "--out", ""], "--out must name a directory, not an empty string."),
+    (["train", "--out", "/dev/null"], "--out /dev/null is a file, not a directory"),
     (["train", "--data", "/no/such/dir"], "MNIST directory /no/such/dir does not exist."),
     (
         ["train", "--device", "cuda"],
@@ -329,3 +335,140 @@ def test_tensorboard_events_from_the_command_line(small_mnist: Path, tmp_path: P
     assert main(["train", "--data", str(small_mnist), "--tensorboard", "--out", str(out)]) == 0
     assert list((out / "tensorboard").glob("events.out.tfevents.*"))
     assert json.loads((out / "config.json").read_text())["tensorboard"] is True
+
+
+def test_out_must_be_a_new_or_empty_directory(
+    small_mnist: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file, a path under a file, a directory holding anything (a study's, say) are each
+    refused in one sentence, and left as they were."""
+    afile = tmp_path / "afile"
+    afile.write_text("mine")
+    study = tmp_path / "study"
+    study.mkdir()
+    (study / "results.csv").write_text("variant\n")
+    cases = [
+        (afile, "--out {} is a file, not a directory; choose another."),
+        (afile / "run", "cannot create the run directory {}: Not a directory."),
+        (study, "--out {} is not empty; a run needs a new or empty directory."),
+        (tmp_path / ("x" * 300), "File name too long"),
+    ]
+    for out, message in cases:
+        assert_exit_2(["train", "--data", str(small_mnist), "--out", str(out)],
+                      message.format(out), capsys)  # fmt: skip
+    assert afile.read_text() == "mine" and [p.name for p in study.iterdir()] == ["results.csv"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["train", "--data", str(small_mnist), "--bs", "128", "--out", str(empty)]) == 0
+
+
+def test_a_full_disk_mid_run_is_one_sentence_with_the_resume_command(
+    small_mnist: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ENOSPC while writing the second epoch's checkpoint: exit 2, what failed, what is kept
+    and the command that resumes; the first checkpoint is whole and resumes."""
+    import errno
+
+    import lookinside.checkpoint as checkpoint
+
+    real, calls = checkpoint.atomic_write_bytes, []
+
+    def full_disk(path: Path, data: bytes) -> None:
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real(path, data)
+
+    monkeypatch.setattr(checkpoint, "atomic_write_bytes", full_disk)
+    out = tmp_path / "run"
+    argv = ["train", "--data", str(small_mnist), "--bs", "128", "--epochs", "3", "--out", str(out)]
+    assert_exit_2(argv, "No space left on device while writing", capsys)
+    monkeypatch.undo()
+    assert main(["train", "--resume", str(out)]) == 0
+    assert len((out / "metrics.csv").read_text().splitlines()) == 1 + 3  # a header, 3 epochs
+
+
+def test_a_full_disk_message_names_the_kept_checkpoint(tmp_path: Path) -> None:
+    import errno
+
+    from lookinside.train import _write_failed
+
+    (tmp_path / "checkpoints").mkdir()
+    error = OSError(errno.ENOSPC, "No space left on device", "x.pt")
+    assert str(_write_failed(error, tmp_path)) == (
+        "No space left on device while writing x.pt; no epoch had finished, so nothing was saved."
+    )
+    (tmp_path / "checkpoints" / "epoch-0001.pt").write_bytes(b"")
+    assert f"up to epoch-0001.pt are kept: once there is room, resume with lookinside train " \
+           f"--resume {tmp_path}" in str(_write_failed(error, tmp_path))  # fmt: skip
+
+
+def test_options_beside_resume_extend_the_run_or_are_refused(
+    small_mnist: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--resume continues a run as configured: --lr, --arch or --out that differ are refused;
+    --epochs beyond the run's extends a constant-lr run, never a one-cycle one."""
+    out, cycle = tmp_path / "run", tmp_path / "cycle"
+    data = ["--data", str(small_mnist), "--bs", "128"]
+    assert main(["train", *data, "--out", str(out)]) == 0
+    assert main(["train", *data, "--sched", "one-cycle", "--out", str(cycle)]) == 0
+    refused = [
+        (["--lr", "0.1"], "--lr 0.1 differs from the run's 0.4"),
+        (["--arch", "4,8"], "--arch 4,8 differs from the run's 8,16,32,32"),
+        (["--out", str(tmp_path / "x")], "--out cannot be used with --resume"),
+    ]
+    for extra, message in refused:
+        assert_exit_2(["train", "--resume", str(out), *extra], message, capsys)
+    assert_exit_2(["train", "--resume", str(cycle), "--epochs", "2"],
+                  "a one-cycle run cannot be extended", capsys)  # fmt: skip
+    assert main(["train", "--resume", str(out), "--epochs", "2"]) == 0
+    assert json.loads((out / "config.json").read_text())["epochs"] == 2
+    assert len((out / "metrics.csv").read_text().splitlines()) == 1 + 2
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        ("stray", "labels run up to 255, but 245 of the classes 0-255 never occur"),
+        ("float", "holds float32 labels; labels must be integers (class numbers)."),
+        ("huge", "labels must be class numbers from 0 to 9999, not 2000000000."),
+    ],
+)
+def test_labels_must_be_class_numbers(
+    tmp_path: Path, labels: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A stray 255 would quietly build a 256-class model, float labels be truncated, labels
+    of 2e9 a model of 2e9 outputs: each is one sentence naming the data."""
+    import numpy as np
+
+    from lookinside.datasets.mnist import FILES
+
+    from .conftest import write_small_mnist
+
+    data = write_small_mnist(tmp_path / "data", sums=False)
+    path = data / f"{FILES['train_labels']}.gz"
+    y = li.datasets.read_idx(path)
+    bad = {"stray": np.where(np.arange(len(y)) == 7, 255, y).astype(np.uint8),
+           "float": y.astype(np.float32),
+           "huge": np.where(np.arange(len(y)) == 7, 2_000_000_000, y.astype(np.int32))}  # fmt: skip
+    li.datasets.write_idx(path, bad[labels])
+    assert_exit_2(["train", "--data", str(data), "--out", str(tmp_path / "r")], message, capsys)
+
+
+def test_a_model_too_large_for_memory_is_refused_before_allocating(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The estimate: parameters and each block's outputs, with gradients; a model that fits
+    passes."""
+    import torch
+
+    import lookinside.train as train
+
+    monkeypatch.setattr(train, "_free_memory", lambda device: 2**30)  # 1 GiB free
+    cpu = torch.device("cpu")
+    train.check_fits((8, 16, 32, 32), 64, (1, 28, 28), cpu)  # the lesson's CNN: a few MB
+    with pytest.raises(li.LookinsideError, match=r"needs about \d+\.\d GiB, more than the 1\.0"):
+        train.check_fits((4096,) * 4, 4096, (1, 28, 28), cpu)

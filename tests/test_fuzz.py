@@ -154,3 +154,35 @@ def test_study_files_are_accepted_or_refused_in_one_sentence(
             assert "\n" not in str(e) and str(e).endswith((".", ")"))  # noqa: PT017
         else:
             assert study.runs()
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.floats() | text,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(text, inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(doc=st.dictionaries(keys, json_values, max_size=5) | json_values)
+def test_a_run_directorys_config_json_is_accepted_or_refused_in_one_sentence(
+    doc: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Whatever `config.json` holds, `train --resume`, `inspect` and `report` on its run
+    exit 0 or 2 (one sentence), never 1; nothing is written outside the run directory."""
+    monkeypatch.setattr(lookinside.train, "build_learner", reached)
+    with tempfile.TemporaryDirectory() as tmp:
+        run = Path(tmp) / "run"
+        run.mkdir()
+        (run / "config.json").write_text(json.dumps(doc))
+        for argv in (["train", "--resume", str(run)], ["inspect", str(run)], ["report", str(run)]):
+            try:
+                code = main(argv)
+            except Reached:  # the options passed every check: training would start
+                continue
+            assert code in (0, 2)
+            if code == 2:
+                assert capsys.readouterr().err.count("\n") == 1
+        assert [p.name for p in Path(tmp).iterdir()] == ["run"]

@@ -77,11 +77,10 @@ def test_early_stopping_after_patience_epochs_without_improvement() -> None:
 def test_cli_reports_a_diverged_run_with_the_step_and_the_layer(
     small_mnist: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """A run stopped by a non-finite loss exits 3 (not 0: it failed), its outputs written."""
     out = tmp_path / "run"
-    assert (
-        main(["train", "--data", str(small_mnist), "--lr", "1e9", "--bs", "16", "--out", str(out)])
-        == 0
-    )
+    argv = ["train", "--data", str(small_mnist), "--lr", "1000", "--bs", "16", "--out", str(out)]
+    assert main(argv) == 3
     err = capsys.readouterr().err
     assert "stopped early: the training loss became non-finite at step" in err
     assert "the first non-finite values: layer" in err

@@ -49,3 +49,12 @@ def test_corrupt_gzip_and_missing_files(tmp_path: Path) -> None:
         read_idx(tmp_path / "t.gz")
     with pytest.raises(LookinsideError, match="nope is missing"):
         read_idx(tmp_path / "nope")
+
+
+def test_header_dimensions_too_large_for_int64_are_one_sentence() -> None:
+    """Three dimensions of 2**32 - 1: their product overflows int64, not Python's ints."""
+    import struct
+
+    data = bytes([0, 0, 8, 3]) + struct.pack(">3I", *[2**32 - 1] * 3) + b"\0" * 10
+    with pytest.raises(LookinsideError, match=r"is truncated: 26 bytes where shape .* needs 7922"):
+        parse_idx(data, "big.idx")

@@ -157,3 +157,10 @@ def test_download_default_destination_is_the_cache(
 ) -> None:
     monkeypatch.setenv("LOOKINSIDE_CACHE", str(tmp_path / "c"))
     assert li.download_mnist(mirrors=[mirror.url + "mnist/"]) == tmp_path / "c" / "mnist"
+
+
+def test_a_binary_sha256sums_is_one_sentence(tmp_path: Path) -> None:
+    data = write_small_mnist(tmp_path / "data")
+    (data / "SHA256SUMS").write_bytes(b"\xff\xfe\x00binary")
+    with pytest.raises(li.LookinsideError, match=r"SHA256SUMS cannot be read: it is not text\."):
+        li.load_mnist(data)

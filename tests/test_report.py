@@ -155,3 +155,30 @@ def test_a_partial_epoch_row_renders(tmp_path: Path) -> None:
         "epoch,train_loss,valid_loss,seconds\n0,0.5,0.4,1.0\n1,0.3,,0.5\n"
     )
     assert "<td>-</td>" in render_run_report(run)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("config.json", "{ not json", "config.json cannot be read: it is not valid JSON."),
+        ("config.json", "[1, 2]", "config.json does not hold an object of JSON, as it should."),
+        ("metrics.csv", "epoch,loss\nfirst,low\n", "does not hold one row of numbers per epoch."),
+        ("diagnosis.json", "[]", "diagnosis.json does not hold an object of JSON"),
+        ("diagnosis.json", '{"findings": [1]}', "does not hold findings (severity, message"),
+        ("diagnosis.json", b"\xff\xfe", "diagnosis.json cannot be read: it is not valid JSON."),
+    ],
+)
+def test_garbage_in_a_run_directory_is_one_sentence(
+    tmp_path: Path, name: str, text: str | bytes, message: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """`report` re-renders from the files alone: a file edited by hand or cut short is named
+    in one sentence, exit 2, never a traceback."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    path = run / name
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    assert main(["report", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and not (run / "report.html").exists()

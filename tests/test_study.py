@@ -77,7 +77,17 @@ def test_the_lesson_study_parses_into_its_ten_variants() -> None:
         ),
         ("seeds = [0]\n[base]\nepochs = '1'\n", "line 3: [base] epochs = '1' has the wrong type"),
         ("seeds = [0]\n[base]\nseed = 3\n", "line 3: [base] key 'seed' is set by the study"),
-        ("seeds = 0\n", "line 1: seeds must be a list of integers"),
+        ("seeds = 0\n", "line 1: seeds must be a list of integers from 0 to 2**32 - 1"),
+        ("seeds = [true]\n", "line 1: seeds must be a list of integers from 0 to 2**32 - 1"),
+        ("seeds = [-1]\n", "line 1: seeds must be a list of integers"),
+        ("seeds = [1, 1]\n", "line 1: seeds repeat: [1, 1]"),
+        (
+            "[[variants]]\nname = '" + "x" * 300 + "'\n",
+            "line 2: a variant's name must be text of 1 to 100 characters, not 'xxxx",
+        ),
+        ("[[variants]]\nname = 3\n", "a variant's name must be text"),
+        ("name = ''\n", "line 1: the study's name must be text of 1 to 100 characters"),
+        ("[base]\nlr = 1e308\n", "line 2: variant 'base': lr must be a number above 0"),
         ("seeds = [0]\nrepeat = 2\n", "line 2: unknown key 'repeat'"),
         ("[grid]\nnorm = 'batch'\n", "line 2: [grid] norm must be a list of values"),
         (
@@ -102,3 +112,25 @@ def test_bad_study_files_name_the_key_and_line(tmp_path: Path, text: str, messag
 def test_missing_study_file(tmp_path: Path) -> None:
     with pytest.raises(li.LookinsideError, match="does not exist"):
         load_study(tmp_path / "none.toml")
+
+
+def test_a_grid_too_large_is_refused_before_it_is_built(tmp_path: Path) -> None:
+    """216,000 combinations are refused at once (not a MemoryError after building them);
+    over 500 runs need --yes; the count says where it comes from."""
+    values = ", ".join(str(i) for i in range(1, 61))
+    huge = write(tmp_path, f"[grid]\nbs = [{values}]\nepochs = [{values}]\nsubset = [{values}]\n")
+    with pytest.raises(li.LookinsideError, match=r"216,000 runs .* cannot finish more than"):
+        load_study(huge)
+    many = write(tmp_path, f"seeds = [0, 1]\n[grid]\nbs = [{values}]\nepochs = [1, 2, 3, 4, 5]\n")
+    with pytest.raises(li.LookinsideError, match=r"600 runs .* pass --yes to run more than 500"):
+        load_study(many)
+    assert len(load_study(many, many=True).runs()) == 600
+
+
+def test_names_from_the_file_never_become_paths_unsanitised(tmp_path: Path) -> None:
+    """A study or variant name with slashes, dots or a leading '/' gives a plain directory
+    name: the study's default directory and each run's stay where they belong."""
+    path = write(tmp_path, 'name = "/../../../../tmp/x"\n[[variants]]\nname = "../../up"\n')
+    study = load_study(path)
+    assert study.directory == "study-tmp-x"
+    assert [run.slug for run in study.runs()] == ["up"]

@@ -215,6 +215,11 @@ def summarize(results: list[RunResult]) -> list[VariantSummary]:
     return summaries
 
 
+def _cell(text: str) -> str:
+    """`text` as one Markdown table cell: its '|' escaped, its line breaks made spaces."""
+    return " ".join(text.split()).replace("|", "\\|")
+
+
 def summary_markdown(summaries: list[VariantSummary], n_seeds: int) -> str:
     """The summary table: one row per variant."""
     lines = [
@@ -235,7 +240,8 @@ def summary_markdown(summaries: list[VariantSummary], n_seeds: int) -> str:
             ", ".join(f"{k} ({n}/{s.runs - s.failed})" for k, n in sorted(s.findings.items()))
             or "-"
         )
-        cells = [s.variant, acc, f"{s.loss_mean:.4f}", f"{s.seconds:.2f}", f"{s.params:,}", found]
+        cells = [_cell(s.variant), acc, f"{s.loss_mean:.4f}", f"{s.seconds:.2f}", f"{s.params:,}",
+                 found]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
     note = (
         f"\n{n_seeds} seed(s) per variant; std is the sample standard deviation over seeds. "

@@ -1,13 +1,14 @@
 """The `lookinside` command: parses arguments and calls library functions, nothing more.
 
-Exit codes: 0 done; 2 bad usage or bad input (one sentence on stderr); 130 interrupted;
-1 a bug (with its traceback).
+Exit codes: 0 done; 2 bad usage, bad input or a failed write (one sentence on stderr); 3 a
+training run stopped by a non-finite loss; 130 interrupted; 1 a bug (with its traceback).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import shlex
 import signal
 import sys
 import threading
@@ -21,9 +22,10 @@ from .diagnosis import format_findings
 from .errors import LookinsideError
 from .models import INITS
 from .nn.layers import ACTIVATIONS
-from .train import Interrupted
+from .train import Interrupted, TrainResult
 
 EXIT_USAGE = 2
+EXIT_NON_FINITE = 3
 EXIT_INTERRUPTED = 130
 
 
@@ -142,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     ablate.add_argument("--jobs", type=int, default=1, help=jobs_help)
     only_help = "run only the K-th variant (0-based): one task of a cluster job array"
     ablate.add_argument("--only", type=int, metavar="K", help=only_help)
+    ablate.add_argument("--yes", action="store_true", help="run a study of more than 500 runs")
     ablate.set_defaults(func=cmd_ablate)
     report = sub.add_parser("report", help="re-render report.html of a run or study directory")
     report.add_argument("run_dir", metavar="RUN_DIR")
@@ -156,10 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_train(args: argparse.Namespace) -> int:
     """`lookinside train`: run, print one row per epoch, then the accuracy and the run dir."""
     from .distributed import teardown, world
-    from .train import resume, train
+    from .train import train
 
     try:
-        result = resume(args.resume) if args.resume else train(_config(args))
+        result = _resume(args) if args.resume else train(_config(args))
     except Interrupted as stop:
         sys.stderr.write(f"lookinside train: interrupted; checkpoint: {stop.checkpoint}.\n")
         sys.stderr.write(f"Resume with: lookinside train --resume {stop.run_dir}\n")
@@ -171,12 +174,48 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
     if result.findings is not None:
         print(format_findings(result.findings))
-    if result.stopped:
-        sys.stderr.write(f"lookinside train: stopped early: {result.stopped}.\n")
     epochs = len(result.history)
     print(f"valid accuracy {result.valid_accuracy:.4f} after {epochs} epoch(s)")
     print(f"run directory: {result.run_dir}")
+    if result.stopped:  # a non-finite loss: the run's outputs are written, but it failed
+        sys.stderr.write(f"lookinside train: stopped early: {result.stopped}.\n")
+        return EXIT_NON_FINITE
     return 0
+
+
+def _resume(args: argparse.Namespace) -> TrainResult:
+    """`train --resume RUN_DIR`: the run goes on as it was configured, so an option given
+    beside it that differs from the run's is refused (only `--epochs` may extend it)."""
+    from .train import read_options, resume
+
+    run_dir = Path(args.resume)
+    options = read_options(run_dir)
+    defaults = TrainConfig()
+    given = {name: getattr(args, name) for name in _option_names(args)
+             if getattr(args, name) != getattr(defaults, name)}  # fmt: skip
+    if given.get("out") not in (None, str(run_dir), args.resume):
+        raise LookinsideError("--out cannot be used with --resume: a run continues in its own "
+                              "directory.")  # fmt: skip
+    for name, value in given.items():
+        if name in ("out", "epochs"):
+            continue
+        theirs = options.get(name)
+        theirs = tuple(theirs) if isinstance(theirs, list) else theirs
+        if value != theirs:
+            flag = "--" + name.replace("_", "-")
+            raise LookinsideError(
+                f"{flag} {_shown(value)} differs from the run's {_shown(theirs)} "
+                f"({run_dir / 'config.json'}): --resume continues a run as it was "
+                "configured; start a new run to change it."
+            )
+    return resume(run_dir, epochs=given.get("epochs"))
+
+
+def _shown(value: object) -> str:
+    """An option's value as it is typed on the command line."""
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    return str(value)
 
 
 def cmd_lr_find(args: argparse.Namespace) -> int:
@@ -194,17 +233,18 @@ def cmd_ablate(args: argparse.Namespace) -> int:
     from .ablate import run_study
     from .study import load_study
 
-    study = load_study(args.study)
+    study = load_study(args.study, many=args.yes)
     if args.quick:
         study = study.quick()
     if args.jobs < 1:
         raise LookinsideError(f"--jobs must be at least 1, not {args.jobs}.")
-    out = Path(args.out or f"runs/study-{study.name}" + ("-quick" if args.quick else ""))
+    out = Path(args.out or f"runs/{study.directory}" + ("-quick" if args.quick else ""))
     try:
         results = run_study(study, out, jobs=args.jobs, only=args.only)
     except KeyboardInterrupt:
-        again = " ".join(["lookinside ablate", args.study, "--out", str(out)]
-                         + (["--quick"] if args.quick else []))  # fmt: skip
+        again = " ".join(["lookinside ablate", shlex.quote(args.study), "--out",
+                          shlex.quote(str(out))] + (["--quick"] if args.quick else [])
+                         + (["--yes"] if args.yes else []))  # fmt: skip
         sys.stderr.write("lookinside ablate: interrupted; the finished runs are kept.\n")
         sys.stderr.write(f"Resume with: {again}\n")
         return EXIT_INTERRUPTED
@@ -243,9 +283,13 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _option_names(args: argparse.Namespace) -> list[str]:
+    """The `TrainConfig` fields the parsed command has flags for."""
+    return [f.name for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)]
+
+
 def _config(args: argparse.Namespace) -> TrainConfig:
-    names = [f.name for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)]
-    return TrainConfig(**{name: getattr(args, name) for name in names})
+    return TrainConfig(**{name: getattr(args, name) for name in _option_names(args)})
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -262,6 +306,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except LookinsideError as e:
         sys.stderr.write(f"lookinside {args.command}: {e}\n")
+        return EXIT_USAGE
+    except OSError as e:  # the machine's, not a bug: a full disk, a missing permission
+        where = f" ({e.filename})" if e.filename else ""
+        sys.stderr.write(f"lookinside {args.command}: {e.strerror or e}{where}.\n")
         return EXIT_USAGE
     except (KeyboardInterrupt, Interrupted):
         sys.stderr.write(f"lookinside {args.command}: interrupted.\n")

@@ -40,3 +40,19 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
     """Write `obj` as indented JSON, atomically."""
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path: str | os.PathLike[str], kind: type = dict) -> Any:
+    """The JSON value in `path`, which must be a `kind` (a table by default), or one sentence
+    saying why it is not (a file a user may have edited, or a write cut short)."""
+    from .errors import LookinsideError
+
+    try:
+        value = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        why = e.strerror if isinstance(e, OSError) else "it is not valid JSON"
+        raise LookinsideError(f"{path} cannot be read: {why}.") from None
+    if not isinstance(value, kind):
+        wanted = {"dict": "an object", "list": "a list"}.get(kind.__name__, kind.__name__)
+        raise LookinsideError(f"{path} does not hold {wanted} of JSON, as it should.")
+    return value

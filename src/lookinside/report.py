@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import LookinsideError
-from .files import atomic_write_text
+from .files import atomic_write_text, read_json
 
 PLOT_TITLES = {
     "accuracy": "Valid accuracy per variant",
@@ -88,17 +88,22 @@ def _findings(directory: Path) -> list[str]:
     path = directory / "diagnosis.json"
     if not path.exists():
         return ["<p>No telemetry was recorded for this run.</p>"]
-    findings = json.loads(path.read_text()).get("findings", [])
+    findings = read_json(path).get("findings", [])
     if not findings:
         return ['<p class="ok">Nothing looks wrong.</p>']
+    fields = ("severity", "message", "advice", "steps")
+    if not (isinstance(findings, list) and all(isinstance(f, dict) and all(k in f for k in fields)
+                                               for f in findings)):  # fmt: skip
+        raise LookinsideError(f"{path} does not hold findings ({', '.join(fields)} each).")
     out = []
     for f in findings:
         link = f'<a href="#plot-{escape(f["plot"])}">see the plot</a>' if f.get("plot") else ""
         steps = escape("-".join(str(s) for s in f["steps"]))
+        severity = escape(str(f["severity"]))
         out.append(
-            f'<div class="finding {escape(f["severity"])}"><b>{escape(f["severity"])}</b>: '
-            f"{escape(f['message'])} (steps {steps}). {link}<br>"
-            f"Try: {escape(f['advice'])}</div>"
+            f'<div class="finding {severity}"><b>{severity}</b>: '
+            f"{escape(str(f['message']))} (steps {steps}). {link}<br>"
+            f"Try: {escape(str(f['advice']))}</div>"
         )
     return out
 
@@ -112,7 +117,11 @@ def _metrics(directory: Path) -> str:
     if len(rows) < 2:
         return "<p>No epoch finished.</p>"
     header, body = rows[0], rows[1:]
-    return _table(header, [[int(r[0]), *(float(v) if v else "-" for v in r[1:])] for r in body])
+    try:
+        numbers = [[int(r[0]), *(float(v) if v else "-" for v in r[1:])] for r in body]
+    except (ValueError, IndexError):
+        raise LookinsideError(f"{path} does not hold one row of numbers per epoch.") from None
+    return _table(header, numbers)
 
 
 def render_run_report(run_dir: str | Path) -> str:
@@ -121,7 +130,7 @@ def render_run_report(run_dir: str | Path) -> str:
     config_path = run_dir / "config.json"
     if not config_path.is_file():
         raise LookinsideError(f"{run_dir} is not a run directory (it has no config.json).")
-    config = json.loads(config_path.read_text())
+    config = read_json(config_path)
     body = [
         f"<h1>lookinside run {escape(run_dir.name)}</h1>",
         "<h2>Diagnosis</h2>",

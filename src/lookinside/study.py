@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import re
 import sys
-import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import TrainConfig
+from .config import MAX_SEED, TrainConfig, fits_type
 from .errors import LookinsideError
 
 if sys.version_info >= (3, 11):
@@ -37,6 +37,16 @@ NOT_IN_STUDY = {"seed", "out"}  # the study sets these itself
 
 
 QUICK_STEPS = 100  # SGD steps, at least, of a --quick run
+MANY_RUNS = 500  # runs, beyond which a study asks to be confirmed (--yes)
+MOST_RUNS = 100_000  # runs, beyond which a study is refused: no machine would finish it
+LONGEST_NAME = 100  # characters of a study's or a variant's name
+
+
+def slug(name: str, default: str) -> str:
+    """`name` as a directory name: lower case letters, digits and '-', at most
+    `LONGEST_NAME` characters (`default` when nothing is left)."""
+    cut = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:LONGEST_NAME].strip("-")
+    return cut or default
 
 
 @dataclass(frozen=True)
@@ -49,8 +59,8 @@ class Run:
 
     @property
     def slug(self) -> str:
-        """A directory name for the variant: lower case, words joined by '-'."""
-        return re.sub(r"[^a-z0-9]+", "-", self.variant.lower()).strip("-") or "variant"
+        """A directory name for the variant (see `slug`)."""
+        return slug(self.variant, "variant")
 
     def config(self, out: Path) -> TrainConfig:
         """The run's `TrainConfig`, writing into `out`."""
@@ -64,6 +74,11 @@ class Study:
     name: str
     seeds: list[int]
     variants: dict[str, dict[str, Any]]
+
+    @property
+    def directory(self) -> str:
+        """The study's default directory name (under `runs/`): `study-` and its name's slug."""
+        return f"study-{slug(self.name, 'study')}"
 
     def runs(self) -> list[Run]:
         """Every variant × seed, in file order."""
@@ -105,38 +120,21 @@ def _where(path: Path, text: str, key: str, value: Any = None) -> str:
 _FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
 
 
-def _type_ok(value: Any, hint: Any) -> bool:
-    """Whether a TOML value fits a TrainConfig field's type hint."""
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        return any(_type_ok(value, h) for h in typing.get_args(hint))
-    if hint is type(None):
-        return value is None
-    if origin is tuple:
-        return isinstance(value, list) and all(
-            isinstance(v, int) and not isinstance(v, bool) for v in value
-        )
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, hint)
-
-
 def _check_options(path: Path, text: str, options: dict[str, Any], table: str) -> None:
     hints = typing.get_type_hints(TrainConfig)
     for key, value in options.items():
         if key not in _FIELDS or key in NOT_IN_STUDY:
             why = "is set by the study" if key in NOT_IN_STUDY else "is not a train option"
             raise LookinsideError(f"{_where(path, text, key)}: [{table}] key {key!r} {why}.")
-        if not _type_ok(value, hints[key]):
+        if not fits_type(value, hints[key]):
             raise LookinsideError(
                 f"{_where(path, text, key)}: [{table}] {key} = {value!r} has the wrong type."
             )
 
 
-def load_study(path: str | Path) -> Study:
-    """Parse and check a study file; every run's config is validated before anything runs."""
+def load_study(path: str | Path, many: bool = False) -> Study:
+    """Parse and check a study file; every run's config is validated before anything runs.
+    A study of more than `MANY_RUNS` runs needs `many` (the CLI's --yes)."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -151,8 +149,14 @@ def load_study(path: str | Path) -> Study:
     if unknown:
         raise LookinsideError(f"{_where(path, text, unknown[0])}: unknown key {unknown[0]!r}.")
     seeds = data.get("seeds", [0])
-    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
-        raise LookinsideError(f"{_where(path, text, 'seeds')}: seeds must be a list of integers.")
+    if not (isinstance(seeds, list) and seeds
+            and all(fits_type(s, int) and 0 <= s <= MAX_SEED for s in seeds)):  # fmt: skip
+        raise LookinsideError(
+            f"{_where(path, text, 'seeds')}: seeds must be a list of integers from 0 to "
+            f"2**32 - 1, not {seeds!r}."
+        )
+    if len(set(seeds)) < len(seeds):
+        raise LookinsideError(f"{_where(path, text, 'seeds')}: seeds repeat: {seeds!r}.")
     base = data.get("base", {})
     grid = data.get("grid", {})
     variants = data.get("variants", [{"name": "base"}])
@@ -170,11 +174,29 @@ def load_study(path: str | Path) -> Study:
             )
         for value in values:
             _check_options(path, text, {key: value}, "grid")
+    runs = len(variants) * len(seeds) * math.prod(len(v) for v in grid.values())
+    if runs > MOST_RUNS:
+        raise LookinsideError(
+            f"{path}: the study has {runs:,} runs (variants x grid x seeds); one machine "
+            f"cannot finish more than {MOST_RUNS:,}: split it, or trim the grid."
+        )
+    if runs > MANY_RUNS and not many:
+        raise LookinsideError(
+            f"{path}: the study has {runs:,} runs (variants x grid x seeds); pass --yes to "
+            f"run more than {MANY_RUNS}."
+        )
     named: dict[str, dict[str, Any]] = {}
     for i, variant in enumerate(variants):
         overrides = {k: v for k, v in variant.items() if k != "name"}
         _check_options(path, text, overrides, "variants")
-        vname = str(variant.get("name", f"variant {i + 1}"))
+        vname = variant.get("name", f"variant {i + 1}")
+        if not isinstance(vname, str) or not 0 < len(vname) <= LONGEST_NAME:
+            raise LookinsideError(
+                f"{_where(path, text, 'name', vname)}: a variant's name must be text of 1 to "
+                f"{LONGEST_NAME} characters, not {str(vname)[:40]!r}"
+                + ("..." if len(str(vname)) > 40 else "")
+                + "."
+            )
         for combo in itertools.product(*grid.values()):
             label = ", ".join(f"{k}={v}" for k, v in zip(grid, combo, strict=True))
             name = f"{vname} [{label}]" if grid and len(variants) > 1 else (label or vname)
@@ -189,7 +211,13 @@ def load_study(path: str | Path) -> Study:
                 f"{path}: variants {slugs[slug]!r} and {name!r} would share a directory."
             )
         slugs[slug] = name
-    study = Study(str(data.get("name", path.stem)), seeds, named)
+    name = data.get("name", path.stem)
+    if not isinstance(name, str) or not 0 < len(name) <= LONGEST_NAME:
+        raise LookinsideError(
+            f"{_where(path, text, 'name')}: the study's name must be text of 1 to "
+            f"{LONGEST_NAME} characters."
+        )
+    study = Study(name, seeds, named)
     for run in study.runs():
         try:
             run.config(Path("."))

@@ -6,11 +6,13 @@ with the `Learner`, and leaves a run directory holding `config.json` and `metric
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import io
-import json
 import math
+import os
 import random
+import shlex
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -43,7 +45,7 @@ from .datasets import load_mnist
 from .diagnosis import Finding, diagnose
 from .distributed import setup_from_env, world
 from .errors import LookinsideError
-from .files import atomic_write_bytes, write_json
+from .files import atomic_write_bytes, read_json, write_json
 from .functional import accuracy
 from .learner import Learner
 from .lr_finder import LRFindResult
@@ -90,20 +92,38 @@ def resolve_device(name: str) -> torch.device:
 
 
 def new_run_dir(out: str | None, prefix: str = "train") -> Path:
-    """`out` if it holds no run yet, else a fresh `runs/<prefix>-<date>-<time>[-n]`."""
+    """A new directory for a run: `out`, which must not exist or be an empty directory (a
+    run never writes over anything), else a fresh `runs/<prefix>-<date>-<time>[-n]`."""
     if out is not None:
         path = Path(out)
+        if not out.strip():
+            raise LookinsideError("--out must name a directory, not an empty string.")
         if (path / "config.json").exists():
             raise LookinsideError(f"{path} already holds a run; choose another --out.")
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+        if path.exists() and not path.is_dir():
+            raise LookinsideError(f"--out {path} is a file, not a directory; choose another.")
+        if path.is_dir() and any(path.iterdir()):
+            raise LookinsideError(
+                f"--out {path} is not empty; a run needs a new or empty directory."
+            )
+        return _made(path)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     base = Path("runs") / f"{prefix}-{stamp}"
     path, n = base, 1
     while path.exists():
         n += 1
         path = base.with_name(f"{base.name}-{n}")
-    path.mkdir(parents=True)
+    return _made(path)
+
+
+def _made(path: Path) -> Path:
+    """`path`, created (with its parents) and writable, or one sentence saying why not."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise LookinsideError(f"cannot create the run directory {path}: {e.strerror}.") from None
+    if not os.access(path, os.W_OK):
+        raise LookinsideError(f"cannot write into the run directory {path}: permission denied.")
     return path
 
 
@@ -120,8 +140,10 @@ def build_learner(config: TrainConfig) -> Learner:
     x_train, y_train, x_valid, y_valid = _mnist(None if config.data == "mnist" else config.data)
     if config.subset is not None:
         x_train, y_train = x_train[: config.subset], y_train[: config.subset]
+    n_classes = classes(y_train, y_valid, config.data)
+    if config.recipe == "none":
+        check_fits(config.arch, config.bs, tuple(x_train.shape[1:]), device)
     dls = DataLoaders.from_tensors(x_train, y_train, x_valid, y_valid, bs=config.bs, device=device)
-    n_classes = int(max(y_train.max(), y_valid.max())) + 1
     cbs = speed_callbacks(config, device)
     if config.recipe == "fast":  # Adam (beta2 0.9; one-cycle moves beta1), bf16 on a GPU
         adam = functools.partial(torch.optim.Adam, betas=(0.7, 0.9))
@@ -137,6 +159,70 @@ def build_learner(config: TrainConfig) -> Learner:
     )
     lr = config.lr if isinstance(config.lr, float) else 0.1
     return Learner(model, dls, lr=lr, metrics=[accuracy], cbs=cbs)
+
+
+MAX_CLASSES = 10_000
+
+
+def classes(y_train: Tensor, y_valid: Tensor, data: str = "the data") -> int:
+    """The number of classes the labels name: they must be integers from 0 to K-1, each
+    class in the training labels (a stray 255 would otherwise make a 256-class model)."""
+    if y_train.is_floating_point() or y_valid.is_floating_point():
+        raise LookinsideError(f"{data}: labels must be integers, not {y_train.dtype}.")
+    present = torch.unique(y_train)
+    low, high = int(present[0]), int(present[-1])
+    if low < 0 or high >= MAX_CLASSES:
+        bad = low if low < 0 else high
+        raise LookinsideError(
+            f"{data}: labels must be class numbers from 0 to {MAX_CLASSES - 1}, not {bad}."
+        )
+    if len(present) < high + 1:
+        missing = sorted(set(range(high + 1)) - set(present.tolist()))
+        raise LookinsideError(
+            f"{data}: labels run up to {high}, but {len(missing)} of the classes 0-{high} never "
+            f"occur in the training set (first {missing[0]}): labels must be 0 to K-1."
+        )
+    extra = torch.unique(y_valid[(y_valid < 0) | (y_valid > high)])
+    if len(extra):
+        raise LookinsideError(
+            f"{data}: the validation labels hold {int(extra[0])}, which no training label is."
+        )
+    return high + 1
+
+
+def check_fits(arch: Sequence[int], bs: int, image: tuple[int, ...], device: torch.device) -> None:
+    """Refuse, before allocating anything, a model and batch whose training step cannot fit in
+    the device's memory (estimated: parameters with their gradients and optimizer state, and
+    each block's outputs kept for the backward, with their gradients)."""
+    channels, side = image[0], max(image[1:], default=1)
+    params = values = 0
+    for c in arch:
+        params += 9 * channels * c + 3 * c  # the conv's weights and bias, a norm's
+        side = (side + 1) // 2  # a stride-2 conv
+        values += bs * c * side * side
+        channels = c
+    needed = 4 * (4 * params + 4 * values)  # float32: x4 for parameters, x4 for activations
+    free = _free_memory(device)
+    if free is not None and needed > free:
+        raise LookinsideError(
+            f"a training step of this model (arch {','.join(map(str, arch))}) at batch size "
+            f"{bs} needs about {needed / 2**30:.1f} GiB, more than the {free / 2**30:.1f} GiB "
+            f"free on {device}: use fewer channels or a smaller --bs."
+        )
+
+
+def _free_memory(device: torch.device) -> int | None:
+    """Bytes free on `device` (a CPU's available memory), or None where unknown."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
 
 
 def speed_callbacks(config: TrainConfig, device: torch.device) -> list[Callback]:
@@ -213,16 +299,39 @@ def train(config: TrainConfig, verbose: bool = True, cbs: Sequence[Callback] = (
     return _fit(learn, config, run_dir, verbose, cbs, start_epoch=0, state=None)
 
 
-def resume(run_dir: str | Path, verbose: bool = True, cbs: Sequence[Callback] = ()) -> TrainResult:
+def resume(
+    run_dir: str | Path,
+    verbose: bool = True,
+    cbs: Sequence[Callback] = (),
+    epochs: int | None = None,
+) -> TrainResult:
     """Continue the run in `run_dir` from its last epoch checkpoint, exactly as if it had never
     stopped (same weights, optimizer state, schedule position and random generators).
 
-    A run stopped before its first epoch ended has no checkpoint: it starts again.
+    `epochs` beyond the run's extends it (written into its config.json): a constant lr goes
+    on as it was; a one-cycle schedule's length is part of the run, and is refused. A run
+    stopped before its first epoch ended has no checkpoint: it starts again.
     """
     setup_from_env()
     run_dir = Path(run_dir)
-    config = TrainConfig.from_dict({**read_options(run_dir), "out": str(run_dir)})
+    options = read_options(run_dir)
+    source = str(run_dir / "config.json")
+    config = TrainConfig.from_dict({**options, "out": str(run_dir)}, source)
     checkpoints = epoch_checkpoints(run_dir / "checkpoints")
+    done = load_checkpoint(checkpoints[-1])["epochs_done"] if checkpoints else 0
+    if epochs is not None and epochs != config.epochs:
+        if epochs < max(done, 1) or epochs < config.epochs:
+            raise LookinsideError(
+                f"--epochs {epochs} would shorten the run ({config.epochs} epochs, {done} "
+                "done); --epochs with --resume only extends it."
+            )
+        if config.sched == "one-cycle":
+            raise LookinsideError(
+                "a one-cycle run cannot be extended: its schedule was laid out over its "
+                f"{config.epochs} epochs; start a new run for {epochs}."
+            )
+        config = dataclasses.replace(config, epochs=epochs)
+        write_json(run_dir / "config.json", {**options, "epochs": epochs})
     learn = build_learner(config)
     if not checkpoints:
         if config.lr == "auto":
@@ -230,9 +339,19 @@ def resume(run_dir: str | Path, verbose: bool = True, cbs: Sequence[Callback] = 
         return _fit(learn, config, run_dir, verbose, cbs, start_epoch=0, state=None)
     state = load_checkpoint(checkpoints[-1])
     if state["epochs_done"] >= config.epochs:
-        raise LookinsideError(f"{run_dir} has finished its {config.epochs} epoch(s) already.")
+        raise LookinsideError(
+            f"{run_dir} has finished its {config.epochs} epoch(s) already (--epochs N with "
+            "--resume extends it)."
+        )
     learn.model.to(learn.dls.device)  # so that the optimizer's loaded state lands there too
-    apply_checkpoint(learn, state)
+    try:
+        apply_checkpoint(learn, state)
+    except (KeyError, RuntimeError, ValueError, TypeError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise LookinsideError(
+            f"{checkpoints[-1]} does not fit the run {source} describes ({first}); was the "
+            "file changed since the checkpoint was written?"
+        ) from None
     return _fit(learn, config, run_dir, verbose, cbs, start_epoch=state["epochs_done"], state=state)
 
 
@@ -281,16 +400,31 @@ def _fit(
         saved_to = checkpoint.save_now(learn)
         _write_outputs(learn, run_dir, config)
         raise Interrupted(run_dir, saved_to) from None
+    except OSError as e:  # a full disk, a read-only remount, a file-size limit
+        raise _write_failed(e, run_dir) from None
     if not writer:
         stats = learn.find_cb(AvgStats)
         return TrainResult(run_dir, learn, stats.history if stats is not None else [])
-    result = _write_outputs(learn, run_dir, config)
+    try:
+        result = _write_outputs(learn, run_dir, config)
+    except OSError as e:
+        raise _write_failed(e, run_dir) from None
     result.stopped = guard.message
     first = next((f for f in result.findings or [] if f.kind == "non_finite"), None)
     if guard.message and first is not None:
         where = "the loss" if first.layer == "loss" else f"layer {first.layer}"
         result.stopped += f"; the first non-finite values: {where}, step {first.steps[0]}"
     return result
+
+
+def _write_failed(e: OSError, run_dir: Path) -> LookinsideError:
+    """A write that failed mid-run, in one sentence: what, why, and how to go on."""
+    what = f" while writing {e.filename}" if e.filename else ""
+    kept = epoch_checkpoints(run_dir / "checkpoints")
+    saved = (f"the checkpoints up to {kept[-1].name} are kept: once there is room, resume "
+             f"with lookinside train --resume {shlex.quote(str(run_dir))}" if kept
+             else "no epoch had finished, so nothing was saved")  # fmt: skip
+    return LookinsideError(f"{e.strerror or e}{what}; {saved}.")
 
 
 def _write_outputs(learn: Learner, run_dir: Path, config: TrainConfig) -> TrainResult:
@@ -345,12 +479,7 @@ def read_options(run_dir: Path) -> dict[str, Any]:
     config_path = run_dir / "config.json"
     if not config_path.is_file():
         raise LookinsideError(f"{run_dir} is not a run directory (it has no config.json).")
-    try:
-        options = json.loads(config_path.read_text())
-    except (OSError, ValueError) as e:
-        raise LookinsideError(f"{config_path} cannot be read ({e}).") from None
-    if not isinstance(options, dict):
-        raise LookinsideError(f"{config_path} does not hold the options of a run.")
+    options: dict[str, Any] = read_json(config_path)
     return options
 
 

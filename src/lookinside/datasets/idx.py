@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
 from pathlib import Path
@@ -60,7 +61,7 @@ def parse_idx(data: bytes, source: str = "<bytes>") -> np.ndarray:
         raise LookinsideError(f"{source} is truncated inside its header.")
     shape = struct.unpack(f">{ndim}I", data[4:header])
     dtype = _DTYPES[code]
-    expected = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = header + math.prod(shape) * dtype.itemsize  # Python ints: never overflows
     if len(data) != expected:
         what = "truncated" if len(data) < expected else "longer than its header says"
         raise LookinsideError(

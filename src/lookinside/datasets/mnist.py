@@ -72,8 +72,13 @@ def _read_sums(directory: Path) -> dict[str, str]:
     sums_path = directory / SUMS_FILE
     if not sums_path.is_file():
         return {}
+    try:
+        text = sums_path.read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as e:
+        why = e.strerror if isinstance(e, OSError) else "it is not text"
+        raise LookinsideError(f"{sums_path} cannot be read: {why}.") from None
     sums = {}
-    for n, line in enumerate(sums_path.read_text().splitlines(), 1):
+    for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         parts = line.split()
@@ -99,6 +104,11 @@ def read_mnist_arrays(directory: Path) -> dict[str, np.ndarray]:
             raise LookinsideError(
                 f"{where} holds {images.dtype} of shape {images.shape}, "
                 "not uint8 images of shape (N, rows, cols)."
+            )
+        if labels.dtype.kind not in "iu":
+            raise LookinsideError(
+                f"{_file_in(directory, FILES[f'{split}_labels'])} holds {labels.dtype} labels; "
+                "labels must be integers (class numbers)."
             )
         if labels.shape != images.shape[:1]:
             raise LookinsideError(
