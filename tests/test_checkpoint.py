@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import random
@@ -170,3 +171,55 @@ def test_sigkill_while_writing_leaves_the_previous_checkpoint_loadable(tmp_path:
     assert state["epochs_done"] >= 1 and torch.equal(
         state["model"]["w"][:3], state["model"]["w"][:3]
     )
+
+
+@pytest.fixture(scope="module")
+def one_epoch_run(small_mnist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run of one epoch (its checkpoint `epoch-0001.pt`) whose config asks for two."""
+    out = tmp_path_factory.mktemp("ck") / "run"
+    train(config(small_mnist, out, bs=128, epochs=1), verbose=False)
+    options = json.loads((out / "config.json").read_text())
+    (out / "config.json").write_text(json.dumps({**options, "epochs": 2}))
+    return out
+
+
+DAMAGED = {
+    "no model": (lambda s: s.pop("model"), {}, "is damaged: its 'model' is NoneType, not dict."),
+    "negative epochs": (lambda s: s.update(epochs_done=-3), {}, "is damaged: it counts -3"),
+    "wrong shape": (lambda s: s["model"].update({"0.0.weight": torch.zeros(3)}), {},
+                    "size mismatch for 0.0.weight"),
+    "bad rng": (lambda s: s.update(rng={"python": "x"}), {}, "does not fit the run"),
+    "short rng": (lambda s: s["rng"].update(torch_cpu=torch.zeros(3, dtype=torch.uint8)), {},
+                  "Expected a CPUGeneratorImplState"),
+    "bad optimizer": (lambda s: s.update(opt={"state": {}, "param_groups": []}), {},
+                      "different number of parameter groups"),
+    "bad history": (lambda s: s["callbacks"].update(avg_stats={"history": "x"}), {},
+                    "does not fit the run"),
+    "bad recorder": (lambda s: s["callbacks"].update(recorder={"losses": "x", "hypers": 3}), {},
+                     "the recorder's state is not one loss and one lr per step"),
+    "arch changed": (lambda s: None, {"arch": [4, 8, 16]}, "Error(s) in loading state_dict"),
+    "norm changed": (lambda s: None, {"norm": "batch"}, "does not fit the run"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(DAMAGED))
+def test_a_checkpoint_that_does_not_fit_its_run_is_one_sentence(
+    one_epoch_run: Path, tmp_path: Path, case: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A well-formed checkpoint with bad content, or a config.json changed under it: resume
+    exits 2 with one sentence naming the checkpoint, never a traceback, never training."""
+    import shutil
+
+    mutate, changes, message = DAMAGED[case]
+    run = tmp_path / "run"
+    shutil.copytree(one_epoch_run, run)
+    path = run / "checkpoints" / "epoch-0001.pt"
+    state = torch.load(path, weights_only=True)
+    mutate(state)
+    save_checkpoint(state, path)
+    options = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**options, **changes}))
+    assert main(["train", "--resume", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and "epoch-0001.pt" in err
+    assert len((run / "metrics.csv").read_text().splitlines()) == 2  # no epoch was added

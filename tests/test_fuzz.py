@@ -85,6 +85,7 @@ def test_the_command_line_never_shows_a_traceback(
             code = e.code  # type: ignore[assignment]
         except Reached:
             return
+        assert not list(Path(tmp).iterdir())  # refused or done: nothing written, anywhere
     assert code in (0, 2)
 
 

@@ -82,7 +82,22 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         ) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise LookinsideError(f"{path} is not a lookinside checkpoint (format {FORMAT}).")
+    for key, kinds in SHAPE.items():
+        if not isinstance(state.get(key), kinds) or isinstance(state.get(key), bool):
+            raise LookinsideError(
+                f"{path} is damaged: its {key!r} is {type(state.get(key)).__name__}, not "
+                f"{' or '.join(k.__name__ for k in kinds)}."
+            )
+    if state["epochs_done"] < 0 or state["train_iter"] < 0:
+        raise LookinsideError(f"{path} is damaged: it counts {state['epochs_done']} epochs.")
     return state
+
+
+# What a checkpoint holds, key by key (see `checkpoint_state`).
+SHAPE: dict[str, tuple[type, ...]] = {
+    "epochs_done": (int,), "train_iter": (int,), "lr": (float, int), "model": (dict,),
+    "opt": (dict, type(None)), "rng": (dict,), "callbacks": (dict,), "extra": (dict,),
+}  # fmt: skip
 
 
 def apply_checkpoint(learn: Learner, state: dict[str, Any]) -> None:

@@ -6,6 +6,7 @@ with the `Learner`, and leaves a run directory holding `config.json` and `metric
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import io
@@ -14,7 +15,7 @@ import os
 import random
 import shlex
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -344,15 +345,25 @@ def resume(
             "--resume extends it)."
         )
     learn.model.to(learn.dls.device)  # so that the optimizer's loaded state lands there too
-    try:
+    with _fitting(checkpoints[-1], source):
         apply_checkpoint(learn, state)
-    except (KeyError, RuntimeError, ValueError, TypeError) as e:
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+    return _fit(learn, config, run_dir, verbose, cbs, start_epoch=state["epochs_done"],
+                state=state, resumed_from=checkpoints[-1])  # fmt: skip
+
+
+@contextlib.contextmanager
+def _fitting(checkpoint: Path, source: str) -> Iterator[None]:
+    """Loading `checkpoint`'s state into the run: what does not fit (a shape, a key, a
+    generator's state) is one sentence naming the file, not a traceback."""
+    try:
+        yield
+    except (KeyError, IndexError, RuntimeError, ValueError, TypeError) as e:
+        lines = [line.strip() for line in str(e).strip().splitlines()] or [type(e).__name__]
+        first = " ".join(lines[:2] if lines[0].endswith(":") else lines[:1])[:200]
         raise LookinsideError(
-            f"{checkpoints[-1]} does not fit the run {source} describes ({first}); was the "
-            "file changed since the checkpoint was written?"
+            f"{checkpoint} does not fit the run {source} describes ({first}); was either file "
+            "changed since the checkpoint was written?"
         ) from None
-    return _fit(learn, config, run_dir, verbose, cbs, start_epoch=state["epochs_done"], state=state)
 
 
 def _fit(
@@ -363,8 +374,10 @@ def _fit(
     cbs: Sequence[Callback],
     start_epoch: int,
     state: dict[str, Any] | None,
+    resumed_from: Path | None = None,
 ) -> TrainResult:
-    """The training itself, fresh or resumed, and everything written after it."""
+    """The training itself, fresh or resumed (from `state`, read from `resumed_from`), and
+    everything written after it."""
     writer = world()[0] == 0  # under torch.distributed, only rank 0 writes and prints
     progress = learn.find_cb(ProgressBar)
     if progress is not None:
@@ -384,11 +397,12 @@ def _fit(
         run_cbs.append(GradientClip(config.clip))
     learn.add_cbs(run_cbs)
     if state is not None:
-        for cb in learn.cbs:
-            saved = state["callbacks"].get(callback_name(cb))
-            if saved is not None and hasattr(cb, "load_state_dict"):
-                cb.load_state_dict(saved)
-        RngState.from_dict(state["rng"]).restore()
+        with _fitting(resumed_from or run_dir, str(run_dir / "config.json")):
+            for cb in learn.cbs:
+                saved = state["callbacks"].get(callback_name(cb))
+                if saved is not None and hasattr(cb, "load_state_dict"):
+                    cb.load_state_dict(saved)
+            RngState.from_dict(state["rng"]).restore()
     try:
         if config.sched == "one-cycle":
             learn.fit_one_cycle(config.epochs, lr_max=learn.lr, start_epoch=start_epoch)

@@ -57,9 +57,14 @@ class Recorder(Callback):
         return {"losses": torch.from_numpy(self.losses.copy()), "hypers": self._hypers}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Continue from a checkpoint: the next fit starts with these steps."""
-        self._resumed_losses = state["losses"].numpy().astype(np.float32)
-        self._resumed = list(state["hypers"])
+        """Continue from a checkpoint: the next fit starts with these steps (a state that is
+        not what `state_dict` writes raises ValueError)."""
+        losses, hypers = state["losses"], state["hypers"]
+        if not (isinstance(losses, torch.Tensor) and losses.ndim == 1 and isinstance(hypers, list)
+                and len(hypers) == len(losses)):  # fmt: skip
+            raise ValueError("the recorder's state is not one loss and one lr per step")
+        self._resumed_losses = losses.numpy().astype(np.float32)
+        self._resumed = list(hypers)
 
     def after_batch(self, learn: Learner) -> None:
         if not learn.training or learn.loss is None or learn.opt is None:
