@@ -114,7 +114,7 @@ def test_an_interrupt_writes_a_checkpoint_and_the_report_and_exits_130(
 
 def test_truncated_checkpoints_are_refused_at_every_cut(tmp_path: Path) -> None:
     good = tmp_path / "good.pt"
-    save_checkpoint({"format": 1, "model": {"w": torch.randn(50, 50)}, "epochs_done": 1}, good)
+    save_checkpoint(state_of({"w": torch.randn(50, 50)}, 1), good)
     data = good.read_bytes()
     rng = random.Random(0)
     for cut in sorted({0, 1, 10, len(data) - 1, *(rng.randrange(len(data)) for _ in range(40))}):
@@ -144,14 +144,21 @@ def test_a_malicious_pickle_is_refused_without_running_it(
     assert main(["train", "--resume", str(tmp_path)]) == 2  # not a run directory
 
 
+def state_of(model: dict[str, torch.Tensor], epochs_done: int) -> dict[str, object]:
+    """A checkpoint's state holding `model` and nothing else of note."""
+    return {"format": 1, "epochs_done": epochs_done, "train_iter": 0, "lr": 0.1,
+            "model": model, "opt": None, "rng": {}, "callbacks": {}, "extra": {}}  # fmt: skip
+
+
 WRITER = """
 import sys, torch
 from lookinside.checkpoint import save_checkpoint
+from tests.test_checkpoint import state_of
 big = torch.randn(2_000_000)
 i = 0
 while True:
     i += 1
-    save_checkpoint({"format": 1, "epochs_done": i, "model": {"w": big + i}}, sys.argv[1])
+    save_checkpoint(state_of({"w": big + i}, i), sys.argv[1])
     print(i, flush=True)
 """
 

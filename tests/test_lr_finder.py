@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -78,17 +80,26 @@ def test_sweep_is_exponential_and_stops_when_the_loss_diverges() -> None:
     assert len(result.lrs) < 100 and "4x its best" in result.stop_reason
 
 
+def learnable_dls() -> li.DataLoaders:
+    """Labels a linear map of the inputs decides: a loss the sweep brings down."""
+    g = torch.Generator().manual_seed(0)
+    x, w = torch.randn(512, 5, generator=g), torch.randn(5, 3, generator=g)
+    y = (x @ w).argmax(1)
+    return li.DataLoaders.from_tensors(x, y, x[:64], y[:64], bs=16)
+
+
 def test_sweep_stops_on_a_non_finite_loss_and_still_suggests() -> None:
+    """A NaN ends the sweep; the suggestion comes from the finite losses before it."""
+
     def explode(learn: li.Learner) -> None:
-        if learn.training and learn.train_iter == 20:
+        if learn.training and learn.train_iter == 95:
             learn.loss = learn.loss * float("nan")  # type: ignore[operator]
 
-    learn = li.Learner(
-        tiny_model(), tiny_dls(n_train=400, bs=4), cbs=[li.LambdaCallback(after_loss=explode)]
-    )
-    result = learn.lr_find(num_it=50)
-    assert len(result.raw_losses) == 21 and result.stop_reason == "the loss became non-finite"
-    assert result.suggestion is not None and result.suggestion < result.lrs[20]
+    torch.manual_seed(0)
+    learn = li.Learner(tiny_model(), learnable_dls(), cbs=[li.LambdaCallback(after_loss=explode)])
+    result = learn.lr_find(num_it=100)
+    assert len(result.raw_losses) == 96 and result.stop_reason == "the loss became non-finite"
+    assert result.suggestion is not None and result.suggestion < result.lrs[95]
 
 
 def test_works_with_adam_and_several_groups() -> None:
@@ -128,17 +139,48 @@ def test_suggestion_fallbacks_for_short_or_broken_sweeps() -> None:
         None,
         "too few finite losses to suggest an lr",
     )
-    lr, rule = suggest_lr(np.logspace(-5, 0, 6), np.array([3.0, 2.0, 1.5, 1.0, np.nan, 0.1]))
-    assert lr == pytest.approx(1e-3) and "/ 10 (a cliff)" in rule  # the NaN ends the curve
+    lrs, cliff = np.logspace(-7, 1, 40), np.r_[[3.0] * 30, 1.0, np.nan, [0.1] * 8]
+    lr, rule = suggest_lr(lrs, cliff)  # the NaN ends the curve: its minimum is 1.0
+    assert lr == pytest.approx(lrs[30] / 10) and "/ 10 (a cliff)" in rule
+
+
+def smoothed(raw: np.ndarray, beta: float = 0.98) -> np.ndarray:
+    """The finder's smoothing: a debiased exponential moving average."""
+    avg, out = 0.0, []
+    for i, value in enumerate(raw, 1):
+        avg = beta * avg + (1 - beta) * value
+        out.append(avg / (1 - beta**i))
+    return np.array(out)
 
 
 def test_no_suggestion_when_the_loss_never_descends() -> None:
-    """A rising curve, or a flat one whose lowest point is its noise, has no lr to suggest:
-    the rule says why instead of handing back the sweep's first lr."""
+    """A rising curve has no lr to suggest: the rule says why instead of handing back one of
+    the sweep's first lrs. Nor, but for a few, has the smoothed noise of a loss that does
+    not move (an exponential average makes its wanderings look like trends)."""
     lrs = np.logspace(-7, 1, 100)
-    for losses in (np.linspace(1.0, 3.0, 100), 2.3 + np.random.default_rng(0).normal(0, 0.02, 100)):
-        lr, rule = suggest_lr(lrs, losses)
-        assert lr is None and rule.startswith("the smoothed loss never fell clearly below")
+    lr, rule = suggest_lr(lrs, np.linspace(1.0, 3.0, 100))
+    assert lr is None and rule.startswith("the smoothed loss never fell clearly below")
+    noise = [smoothed(2.3 + np.random.default_rng(seed).normal(0, 0.1, 100)) for seed in range(100)]
+    assert sum(suggest_lr(lrs, losses)[0] is not None for losses in noise) <= 10
+
+
+CURVES = json.loads((Path(__file__).parent / "data" / "lr_find_curves.json").read_text())["curves"]
+
+
+@pytest.mark.parametrize("name", sorted(CURVES))
+def test_recorded_sweeps_suggest_near_the_steepest_descent_after_the_warm_up(name: str) -> None:
+    """On sweeps recorded from real training (a fresh CNN; one trained an epoch; one trained
+    three, whose loss is flat until it dips and explodes), the suggestion lies within a factor
+    10 of the steepest descent after the smoothing's warm-up (its first 25 steps, whose noise
+    the old rule took for the steepest descent: it suggested 1e-07)."""
+    lrs, losses = (np.array(CURVES[name][k]) for k in ("lrs", "losses"))
+    lr, rule = suggest_lr(lrs, losses)
+    n = int(np.argmax(~np.isfinite(losses))) or len(losses)
+    low = 25 + int(np.argmin(losses[25:n]))
+    drops = losses[25 : low - 4] - losses[30 : low + 1]  # over 5 steps (0.4 of a decade)
+    i = 25 + int(np.argmax(drops))
+    steepest = np.sqrt(lrs[i] * lrs[i + 5])
+    assert rule == SUGGESTION_RULE and lr is not None and steepest / 10 <= lr <= steepest * 10
 
 
 def test_noise_at_the_start_of_the_sweep_is_not_a_descent() -> None:
@@ -151,14 +193,6 @@ def test_noise_at_the_start_of_the_sweep_is_not_a_descent() -> None:
     lr, rule = suggest_lr(lrs, losses)
     assert rule == SUGGESTION_RULE and lr == suggest_lr(*u_curve())[0]
     assert lr is not None and 1e-4 < lr < lrs[int(np.argmin(losses))] / 10
-
-
-def learnable_dls() -> li.DataLoaders:
-    """Labels a linear map of the inputs decides: a loss the sweep brings down."""
-    g = torch.Generator().manual_seed(0)
-    x, w = torch.randn(512, 5, generator=g), torch.randn(5, 3, generator=g)
-    y = (x @ w).argmax(1)
-    return li.DataLoaders.from_tensors(x, y, x[:64], y[:64], bs=16)
 
 
 def test_result_plot_marks_the_suggestion() -> None:

@@ -29,42 +29,46 @@ if TYPE_CHECKING:
     from .learner import Learner
 
 SUGGESTION_RULE = "the middle of the smoothed loss's main descent"
-START = 0.1  # of the sweep, at least 3 points: where the loss's starting level is read
+START = 0.1  # of the sweep, at least 3 points, after the warm-up: the loss's starting level
 LEFT = 0.1  # of the descent: a loss this far below its starting level has left it
+NOISE = 2  # the smoothed loss's noise (in standard deviations) a descent must exceed
 
 
-def suggest_lr(lrs: np.ndarray, losses: np.ndarray) -> tuple[float | None, str]:
-    """The suggested lr and the rule that chose it, or None and why there is none.
+def suggest_lr(lrs: np.ndarray, losses: np.ndarray, beta: float = 0.98) -> tuple[float | None, str]:
+    """The suggested lr and the rule that chose it, or None and why there is none, for
+    `losses` smoothed by a debiased moving average of factor `beta`.
 
-    Rule: the main descent of the smoothed loss runs from where it last leaves its starting
-    level (the median of the sweep's first tenth, robust to the noise of the smoothing's
-    first steps, whose lucky lows are never taken for its minimum) to its minimum after the
-    first tenth; the suggestion is its middle in log lr: well into the descent, well short
-    of the minimum, past which training diverges. No suggestion when that minimum is below
-    the starting level by no more than twice the loss's wiggle there: it never descends (a
-    sweep too short, or a model that does not learn). A descent of under 3 points (a cliff)
-    gives the lr at the minimum divided by 10. Non-finite losses end the curve. Losses may
-    be negative: only differences matter.
+    Rule: the smoothing's warm-up (half its window, 1 / (1 - beta), and a quarter of the
+    sweep at most), whose values are nearly single losses, is left out. Then the main descent
+    runs from where the loss last leaves its starting level (the median of the next tenth of
+    the sweep) to its minimum past that tenth; the suggestion is its middle in log lr: well
+    into the descent, well short of the minimum, past which training diverges. No suggestion
+    when the descent is no deeper than twice the smoothed loss's own noise before it (from
+    its steps: each is (1 - beta) times a loss's deviation): it never descends (a model
+    trained already, a sweep too short, a model that does not learn). A descent of under 3
+    points (a cliff) gives the lr at the minimum divided by 10. Non-finite losses end the
+    curve. Losses may be negative: only differences matter.
     """
     finite = np.isfinite(losses) & np.isfinite(lrs) & (lrs > 0)
     n = int(np.argmin(finite)) if not finite.all() else len(losses)  # the finite prefix
     if n < 2:
         return None, "too few finite losses to suggest an lr"
-    lrs, losses = lrs[:n], losses[:n]
-    start = losses[: max(3, round(START * n))]
-    level = float(np.median(start))
-    steps = np.diff(start)
-    wiggle = (np.abs(steps).sum() - abs(steps.sum())) / 2  # the moves against its trend
-    low = len(start) + int(np.argmin(losses[len(start) :])) if n > len(start) else 0
+    skip = min(round(0.5 / (1 - beta)), n // 4)
+    first = max(3, round(START * n))  # a tenth of the sweep
+    lrs, losses = lrs[skip:n], losses[skip:n]
+    level = float(np.median(losses[:first]))
+    low = first + int(np.argmin(losses[first:])) if len(losses) > first else 0
     drop = level - float(losses[low])
-    if not low or drop <= 2 * wiggle:
-        return None, (
-            f"the smoothed loss never fell clearly below its starting level ({level:.4g}, "
-            f"lowest {losses[low]:.4g}): sweep further (a larger end_lr or num_it), or look "
-            "at the model and the data"
-        )
     above = np.flatnonzero(losses[:low] >= level - LEFT * drop)
     left = int(above[-1]) if len(above) else 0
+    steps = np.diff(losses[: max(left + 1, first)])  # before the descent
+    noise = float(np.std(steps)) / math.sqrt(1 - beta**2)  # the average's, from its steps
+    if not low or drop <= NOISE * noise:
+        return None, (
+            f"the smoothed loss never fell clearly below its starting level ({level:.4g}, "
+            f"lowest {losses[low]:.4g}, noise {noise:.2g}): a model trained already, a sweep "
+            "too short (raise end_lr or num_it), or a model that does not learn"
+        )
     if low - left < 3:
         return float(lrs[low] / 10), "lr at the minimum of the smoothed loss / 10 (a cliff)"
     return float(np.sqrt(lrs[left] * lrs[low])), SUGGESTION_RULE
@@ -78,11 +82,12 @@ class LRFindResult:
     losses: np.ndarray
     raw_losses: np.ndarray
     stop_reason: str
+    beta: float = 0.98  # the smoothing's factor (its warm-up is left out of the suggestion)
     suggestion: float | None = field(init=False)
     rule: str = field(init=False)
 
     def __post_init__(self) -> None:
-        self.suggestion, self.rule = suggest_lr(self.lrs, self.losses)
+        self.suggestion, self.rule = suggest_lr(self.lrs, self.losses, self.beta)
 
     def plot(self, ax: Axes | None = None) -> Figure:
         """Smoothed loss against lr (log scale), the suggestion marked."""
@@ -171,7 +176,11 @@ class LRFinder(Callback):
         """The recorded sweep, with its suggestion."""
         as_array = np.asarray
         return LRFindResult(
-            as_array(self.lrs), as_array(self.smooth), as_array(self.raw), self.stop_reason
+            as_array(self.lrs),
+            as_array(self.smooth),
+            as_array(self.raw),
+            self.stop_reason,
+            self.beta,
         )
 
 
