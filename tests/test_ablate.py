@@ -222,3 +222,16 @@ def test_variant_names_cannot_break_the_summary_table() -> None:
     s = VariantSummary("a | b\nc", 1, 0, 0.5, math.nan, 0.7, 1.0, 10, {})
     row = summary_markdown([s], 1).splitlines()[2]
     assert row.startswith("| a \\| b c | 50.00% |") and row.count(" | ") == 5
+
+
+def test_a_damaged_result_in_a_study_is_one_sentence(
+    study_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`report` on a study whose run left a result.json that is not one: exit 2, naming it."""
+    out = tmp_path / "s"
+    damaged = out / "runs" / "x" / "seed-0" / "result.json"
+    damaged.parent.mkdir(parents=True)
+    (out / "study.json").write_text("{}")
+    damaged.write_text('{"variant": "x", "colour": "blue"}')
+    assert main(["report", str(out)]) == 2
+    assert f"{damaged} does not hold a run's result." in capsys.readouterr().err

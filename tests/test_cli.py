@@ -402,8 +402,9 @@ def test_a_full_disk_message_names_the_kept_checkpoint(tmp_path: Path) -> None:
         "No space left on device while writing x.pt; no epoch had finished, so nothing was saved."
     )
     (tmp_path / "checkpoints" / "epoch-0001.pt").write_bytes(b"")
-    assert f"up to epoch-0001.pt are kept: once there is room, resume with lookinside train " \
-           f"--resume {tmp_path}" in str(_write_failed(error, tmp_path))  # fmt: skip
+    told = str(_write_failed(error, tmp_path))
+    assert "up to epoch-0001.pt are kept: once there is room, finish the run with " in told
+    assert told.endswith(f"lookinside train --resume {tmp_path}.")
 
 
 def test_options_beside_resume_extend_the_run_or_are_refused(
@@ -472,3 +473,60 @@ def test_a_model_too_large_for_memory_is_refused_before_allocating(
     train.check_fits((8, 16, 32, 32), 64, (1, 28, 28), cpu)  # the lesson's CNN: a few MB
     with pytest.raises(li.LookinsideError, match=r"needs about \d+\.\d GiB, more than the 1\.0"):
         train.check_fits((4096,) * 4, 4096, (1, 28, 28), cpu)
+
+
+def test_a_failed_write_after_the_last_epoch_is_finished_by_resume(
+    small_mnist: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """The disk fills while the outputs are written, after the last epoch's checkpoint:
+    `--resume` then fits no epoch and writes them, equal to those of a run never stopped."""
+    import errno
+
+    import numpy as np
+
+    import lookinside.train as train
+
+    data = ["--data", str(small_mnist), "--bs", "128", "--epochs", "2"]
+    clean, cut = tmp_path / "clean", tmp_path / "cut"
+    assert main(["train", *data, "--out", str(clean)]) == 0
+
+    def full_disk(run_dir: Path) -> Path:
+        raise OSError(errno.ENOSPC, "No space left on device", str(run_dir / "report.html"))
+
+    monkeypatch.setattr(train, "write_report", full_disk)
+    assert_exit_2(["train", *data, "--out", str(cut)], "finish the run with lookinside", capsys)
+    monkeypatch.undo()
+    assert not (cut / "report.html").exists()
+    assert main(["train", "--resume", str(cut)]) == 0
+    assert (cut / "report.html").exists()
+    rows = [[r.split(",")[:4] for r in (d / "metrics.csv").read_text().splitlines()]
+            for d in (cut, clean)]  # fmt: skip
+    assert rows[0] == rows[1] and len(rows[0]) == 3  # the header and 2 epochs (not seconds)
+    ours, theirs = (li.Telemetry.load(d / "telemetry.npz") for d in (cut, clean))
+    assert np.array_equal(ours.steps, theirs.steps)
+    assert np.array_equal(ours.values, theirs.values, equal_nan=True)
+    assert "has finished its 2 epoch(s) already" in _exit_2_message(
+        ["train", "--resume", str(cut)], capsys
+    )
+
+
+def _exit_2_message(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    assert main(argv) == 2
+    return capsys.readouterr().err
+
+
+def test_a_run_directory_that_cannot_be_written_is_one_sentence(
+    small_mnist: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """A read-only directory (as root, the permission bits do not stop a write: the check is
+    `os.access`, made to say no here)."""
+    import os
+
+    import lookinside.train as train
+
+    monkeypatch.setattr(train.os, "access", lambda path, mode: mode != os.W_OK)
+    out = tmp_path / "ro"
+    message = f"cannot write into the run directory {out}: permission denied."
+    assert_exit_2(["train", "--data", str(small_mnist), "--out", str(out)], message, capsys)

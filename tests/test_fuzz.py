@@ -155,6 +155,8 @@ def test_study_files_are_accepted_or_refused_in_one_sentence(
             assert "\n" not in str(e) and str(e).endswith((".", ")"))  # noqa: PT017
         else:
             assert study.runs()
+            names = [study.directory, *(run.slug for run in study.runs())]
+            assert all("/" not in n and n.strip(".") == n and n for n in names)  # plain names
 
 
 json_values = st.recursive(

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from .errors import LookinsideError
-from .files import atomic_write_text, write_json
+from .files import atomic_write_text, read_json, write_json
 from .study import Run, Study
 
 
@@ -74,6 +74,14 @@ def execute(run: Run, run_dir: Path) -> RunResult:
     return outcome
 
 
+def read_result(path: Path) -> RunResult:
+    """A run's `result.json`, or one sentence saying it is not one."""
+    try:
+        return RunResult(**read_json(path))
+    except TypeError:
+        raise LookinsideError(f"{path} does not hold a run's result.") from None
+
+
 def gpu_for_slot(slot: int, n_gpus: int) -> int | None:
     """The GPU the `slot`-th worker process trains on: the local GPUs in turn (None: no GPU)."""
     return slot % n_gpus if n_gpus else None
@@ -110,7 +118,7 @@ def run_study(
     out.mkdir(parents=True, exist_ok=True)
     marker = {"name": study.name, "seeds": study.seeds, "variants": study.variants}
     saved = out / "study.json"
-    if saved.exists() and json.loads(saved.read_text()) != json.loads(json.dumps(marker)):
+    if saved.exists() and read_json(saved) != json.loads(json.dumps(marker)):
         raise LookinsideError(f"{out} holds another study; choose another --out.")
     write_json(saved, marker)
     runs = study.runs()
@@ -121,9 +129,11 @@ def run_study(
         if only is not None and run.variant != names[only]:
             continue
         run_dir = out / "runs" / run.slug / f"seed-{run.seed}"
+        if not run_dir.resolve().is_relative_to(out.resolve()):  # slugs make it so: checked
+            raise LookinsideError(f"variant {run.variant!r} would write outside {out}.")
         done = run_dir / "result.json"
         if done.exists():
-            results[i] = RunResult(**json.loads(done.read_text()))
+            results[i] = read_result(done)
             log(f"[{i + 1}/{len(runs)}] {run.variant}, seed {run.seed}: kept ({results[i].status})")
         else:
             todo.append((i, run, run_dir))
@@ -280,7 +290,7 @@ def load_results(out: Path) -> list[RunResult]:
         finished = sorted(out.glob("runs/*/seed-*/result.json"))
         if not finished:
             raise LookinsideError(f"no run of the study in {out} has finished yet.")
-        return [RunResult(**json.loads(p.read_text())) for p in finished]
+        return [read_result(p) for p in finished]
     if not path.is_file():
         raise LookinsideError(f"{out} is not a study directory (it has no results.csv).")
     with path.open() as f:

@@ -339,11 +339,11 @@ def resume(
             learn.lr = find_lr(learn, run_dir).suggestion or learn.lr
         return _fit(learn, config, run_dir, verbose, cbs, start_epoch=0, state=None)
     state = load_checkpoint(checkpoints[-1])
-    if state["epochs_done"] >= config.epochs:
+    if state["epochs_done"] >= config.epochs and (run_dir / "report.html").exists():
         raise LookinsideError(
             f"{run_dir} has finished its {config.epochs} epoch(s) already (--epochs N with "
             "--resume extends it)."
-        )
+        )  # else its epochs are done, not its outputs: fitting no epoch writes them
     learn.model.to(learn.dls.device)  # so that the optimizer's loaded state lands there too
     with _fitting(checkpoints[-1], source):
         apply_checkpoint(learn, state)
@@ -432,11 +432,12 @@ def _fit(
 
 
 def _write_failed(e: OSError, run_dir: Path) -> LookinsideError:
-    """A write that failed mid-run, in one sentence: what, why, and how to go on."""
+    """A write that failed mid-run, in one sentence: what, why, and how to go on (a resume
+    continues the epochs, or writes the outputs of a run whose epochs are done)."""
     what = f" while writing {e.filename}" if e.filename else ""
     kept = epoch_checkpoints(run_dir / "checkpoints")
-    saved = (f"the checkpoints up to {kept[-1].name} are kept: once there is room, resume "
-             f"with lookinside train --resume {shlex.quote(str(run_dir))}" if kept
+    saved = (f"the checkpoints up to {kept[-1].name} are kept: once there is room, finish "
+             f"the run with lookinside train --resume {shlex.quote(str(run_dir))}" if kept
              else "no epoch had finished, so nothing was saved")  # fmt: skip
     return LookinsideError(f"{e.strerror or e}{what}; {saved}.")
 
