@@ -391,19 +391,24 @@ def test_a_full_disk_mid_run_is_one_sentence_with_the_resume_command(
     assert len((out / "metrics.csv").read_text().splitlines()) == 1 + 3  # a header, 3 epochs
 
 
-def test_a_full_disk_message_names_the_kept_checkpoint(tmp_path: Path) -> None:
+@pytest.mark.parametrize("code", ["ENOSPC", "EROFS", "EFBIG", "EACCES"])
+def test_a_failed_write_names_what_was_kept(tmp_path: Path, code: str) -> None:
+    """A full disk, a read-only remount, a file-size limit, a lost permission: one sentence
+    with the reason, the file, what is kept and the command that goes on."""
     import errno
+    import os
 
     from lookinside.train import _write_failed
 
     (tmp_path / "checkpoints").mkdir()
-    error = OSError(errno.ENOSPC, "No space left on device", "x.pt")
+    number = getattr(errno, code)
+    error = OSError(number, os.strerror(number), "x.pt")
     assert str(_write_failed(error, tmp_path)) == (
-        "No space left on device while writing x.pt; no epoch had finished, so nothing was saved."
+        f"{os.strerror(number)} while writing x.pt; no epoch had finished, so nothing was saved."
     )
     (tmp_path / "checkpoints" / "epoch-0001.pt").write_bytes(b"")
     told = str(_write_failed(error, tmp_path))
-    assert "up to epoch-0001.pt are kept: once there is room, finish the run with " in told
+    assert "up to epoch-0001.pt are kept: once writing works again, finish the run with " in told
     assert told.endswith(f"lookinside train --resume {tmp_path}.")
 
 

@@ -436,7 +436,7 @@ def _write_failed(e: OSError, run_dir: Path) -> LookinsideError:
     continues the epochs, or writes the outputs of a run whose epochs are done)."""
     what = f" while writing {e.filename}" if e.filename else ""
     kept = epoch_checkpoints(run_dir / "checkpoints")
-    saved = (f"the checkpoints up to {kept[-1].name} are kept: once there is room, finish "
+    saved = (f"the checkpoints up to {kept[-1].name} are kept: once writing works again, finish "
              f"the run with lookinside train --resume {shlex.quote(str(run_dir))}" if kept
              else "no epoch had finished, so nothing was saved")  # fmt: skip
     return LookinsideError(f"{e.strerror or e}{what}; {saved}.")
