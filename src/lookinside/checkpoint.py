@@ -68,7 +68,15 @@ def save_checkpoint(state: dict[str, Any], path: str | os.PathLike[str]) -> None
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a checkpoint safely: plain data only, or a `LookinsideError` naming the file."""
+    """Read a checkpoint safely: plain data only, its content whole (each part's CRC-32 in
+    the zip checked: `torch.load` reads a flipped bit into a tensor without a word), or a
+    `LookinsideError` naming the file."""
+    damaged = _failing_crc(Path(path))
+    if damaged is not None:
+        raise LookinsideError(
+            f"{path} is damaged: its part {damaged} fails its checksum (CRC-32); an earlier "
+            "checkpoint, if one is kept beside it, resumes once this one is removed."
+        )
     try:
         with warnings.catch_warnings():  # torch warns about odd pickles before refusing them
             warnings.simplefilter("ignore")
@@ -91,6 +99,16 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     if state["epochs_done"] < 0 or state["train_iter"] < 0:
         raise LookinsideError(f"{path} is damaged: it counts {state['epochs_done']} epochs.")
     return state
+
+
+def _failing_crc(path: Path) -> str | None:
+    """The first part of the checkpoint's zip whose content fails its CRC-32, if any (a file
+    that is no zip at all is left for `torch.load` to refuse)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            return z.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError):
+        return None
 
 
 # What a checkpoint holds, key by key (see `checkpoint_state`).
