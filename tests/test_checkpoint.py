@@ -251,3 +251,28 @@ def test_a_flipped_bit_inside_a_tensor_is_refused(one_epoch_run: Path, tmp_path:
     with pytest.raises(li.LookinsideError, match=rf"its part {part.filename} fails its checksum"):
         load_checkpoint(path)
     assert main(["train", "--resume", str(run)]) == 2
+
+
+class StopAsTheFitStarts(li.Callback):
+    """Ctrl-C before any other callback has begun the fit (its first half second)."""
+
+    order = -100
+
+    def before_fit(self, learn: li.Learner) -> None:
+        raise KeyboardInterrupt
+
+
+def test_ctrl_c_as_the_fit_starts_saves_what_there_is_and_resume_cleans_up(
+    small_mnist: Path, tmp_path: Path
+) -> None:
+    """Nothing recorded yet: the checkpoint still saves (it raised, exit 1); a resume starts
+    the run again, removes what a kill left (a temporary file) and, done, the interrupted.pt."""
+    out = tmp_path / "run"
+    with pytest.raises(Interrupted) as stop:
+        train(config(small_mnist, out, epochs=1), verbose=False, cbs=[StopAsTheFitStarts()])
+    assert load_checkpoint(stop.value.checkpoint)["epochs_done"] == 0
+    leftover = out / "checkpoints" / ".epoch-0001.pt.x1y2.tmp"
+    leftover.write_bytes(b"half a checkpoint")
+    result = resume(out, verbose=False)
+    assert len(result.history) == 1 and not leftover.exists()
+    assert [p.name for p in (out / "checkpoints").iterdir()] == ["epoch-0001.pt"]

@@ -317,6 +317,8 @@ def resume(
     run_dir = Path(run_dir)
     options = read_options(run_dir)
     source = str(run_dir / "config.json")
+    for leftover in run_dir.rglob(".*.tmp"):  # an atomic write cut short by a kill
+        leftover.unlink(missing_ok=True)
     config = TrainConfig.from_dict({**options, "out": str(run_dir)}, source)
     checkpoints = epoch_checkpoints(run_dir / "checkpoints")
     done = load_checkpoint(checkpoints[-1])["epochs_done"] if checkpoints else 0
@@ -334,10 +336,12 @@ def resume(
         config = dataclasses.replace(config, epochs=epochs)
         write_json(run_dir / "config.json", {**options, "epochs": epochs})
     learn = build_learner(config)
-    if not checkpoints:
+    if not checkpoints:  # stopped before its first epoch ended: it starts again
         if config.lr == "auto":
             learn.lr = find_lr(learn, run_dir).suggestion or learn.lr
-        return _fit(learn, config, run_dir, verbose, cbs, start_epoch=0, state=None)
+        result = _fit(learn, config, run_dir, verbose, cbs, start_epoch=0, state=None)
+        (run_dir / "checkpoints" / "interrupted.pt").unlink(missing_ok=True)
+        return result
     state = load_checkpoint(checkpoints[-1])
     if state["epochs_done"] >= config.epochs and (run_dir / "report.html").exists():
         raise LookinsideError(
@@ -347,8 +351,10 @@ def resume(
     learn.model.to(learn.dls.device)  # so that the optimizer's loaded state lands there too
     with _fitting(checkpoints[-1], source):
         apply_checkpoint(learn, state)
-    return _fit(learn, config, run_dir, verbose, cbs, start_epoch=state["epochs_done"],
-                state=state, resumed_from=checkpoints[-1])  # fmt: skip
+    result = _fit(learn, config, run_dir, verbose, cbs, start_epoch=state["epochs_done"],
+                  state=state, resumed_from=checkpoints[-1])  # fmt: skip
+    (run_dir / "checkpoints" / "interrupted.pt").unlink(missing_ok=True)  # resumed past it
+    return result
 
 
 @contextlib.contextmanager

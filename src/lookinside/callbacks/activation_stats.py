@@ -95,7 +95,13 @@ class ActivationStats(Callback):
         """The record so far, as tensors and plain data (for checkpoints)."""
         every = self._watcher.every if self._watcher is not None else self.options.get("every", 1)
         state: dict[str, Any] = {"watch_every": every}
-        for key, value in self.telemetry.arrays().items():
+        if self._watcher is not None or self._telemetry is not None:
+            record = self.telemetry
+        elif self._resumed is not None:  # resumed, stopped before its fit began
+            record = self._resumed
+        else:  # stopped before anything was recorded (a Ctrl-C as the fit starts)
+            return state
+        for key, value in record.arrays().items():
             if value.dtype.kind == "U":  # text: the specs and meta as JSON, the field names
                 state[key] = str(value) if value.ndim == 0 else [str(v) for v in value]
             else:
@@ -106,6 +112,8 @@ class ActivationStats(Callback):
         """Continue from a checkpoint: the next fit's record follows this one."""
         state = dict(state)
         self._resumed_every = int(state.pop("watch_every", 0))
+        if not state:  # saved before anything was recorded
+            return
         arrays = {
             k: v.numpy() if isinstance(v, torch.Tensor) else np.array(v) for k, v in state.items()
         }
