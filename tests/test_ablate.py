@@ -20,6 +20,7 @@ from lookinside.ablate import (
     summary_markdown,
 )
 from lookinside.cli import main
+from lookinside.errors import LookinsideError
 from lookinside.study import load_study
 
 STUDY = """
@@ -235,3 +236,21 @@ def test_a_damaged_result_in_a_study_is_one_sentence(
     damaged.write_text('{"variant": "x", "colour": "blue"}')
     assert main(["report", str(out)]) == 2
     assert f"{damaged} does not hold a run's result." in capsys.readouterr().err
+
+
+def test_a_run_another_study_process_is_training_is_left_alone(
+    study_file: Path, tmp_path: Path
+) -> None:
+    """The second `ablate` on a study directory does not delete and retrain a run the first
+    holds (it did: rmtree under a training process); it stops, saying so."""
+    from lookinside.ablate import execute
+    from lookinside.files import exclusive
+
+    run = load_study(study_file).runs()[0]
+    run_dir = tmp_path / "s" / "runs" / run.slug / "seed-0"
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.json").write_text("{}")  # the first process's run, half done
+    taken = exclusive(run_dir.parent / ".seed-0.lock", "the first")
+    with taken, pytest.raises(LookinsideError, match="is in use by another lookinside process"):
+        execute(run, run_dir)
+    assert (run_dir / "config.json").read_text() == "{}"

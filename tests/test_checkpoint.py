@@ -276,3 +276,18 @@ def test_ctrl_c_as_the_fit_starts_saves_what_there_is_and_resume_cleans_up(
     result = resume(out, verbose=False)
     assert len(result.history) == 1 and not leftover.exists()
     assert [p.name for p in (out / "checkpoints").iterdir()] == ["epoch-0001.pt"]
+
+
+def test_two_processes_never_train_the_same_run(one_epoch_run: Path, tmp_path: Path) -> None:
+    """A run being resumed is locked: a second resume of it is one sentence, and so is a
+    second study process reaching a run the first is training."""
+    import shutil
+
+    from lookinside.files import exclusive
+
+    run = tmp_path / "run"
+    shutil.copytree(one_epoch_run, run)
+    taken = exclusive(run / ".lock", "the first")  # another process's lock, as flock sees it
+    with taken, pytest.raises(li.LookinsideError, match=f"run {run} is in use by another"):
+        resume(run, verbose=False)
+    assert len(resume(run, verbose=False).history) == 2  # free again

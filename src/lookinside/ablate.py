@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from .errors import LookinsideError
-from .files import atomic_write_text, read_json, write_json
+from .files import atomic_write_text, exclusive, read_json, write_json
 from .study import Run, Study
 
 
@@ -48,6 +48,12 @@ class RunResult:
 
 def execute(run: Run, run_dir: Path) -> RunResult:
     """Train one run (in this process) and record its result in `run_dir/result.json`."""
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    with exclusive(run_dir.parent / f".{run_dir.name}.lock", f"run {run_dir}"):
+        return _execute(run, run_dir)
+
+
+def _execute(run: Run, run_dir: Path) -> RunResult:
     from .train import train
 
     if run_dir.exists():

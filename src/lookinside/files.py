@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,3 +58,28 @@ def read_json(path: str | os.PathLike[str], kind: type = dict) -> Any:
         wanted = {"dict": "an object", "list": "a list"}.get(kind.__name__, kind.__name__)
         raise LookinsideError(f"{path} does not hold {wanted} of JSON, as it should.")
     return value
+
+
+@contextlib.contextmanager
+def exclusive(lock: str | os.PathLike[str], what: str) -> Iterator[None]:
+    """Hold an exclusive lock on the file `lock` (created if missing) while the block runs,
+    or say in one sentence that another process holds it: two processes never train the
+    same run. The lock goes with the process, however it ends (`flock`)."""
+    from .errors import LookinsideError
+
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover (not a POSIX system: no lock to take)
+        yield
+        return
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LookinsideError(
+                f"{what} is in use by another lookinside process; wait for it to end."
+            ) from None
+        yield
+    finally:
+        os.close(fd)

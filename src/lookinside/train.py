@@ -46,7 +46,7 @@ from .datasets import load_mnist
 from .diagnosis import Finding, diagnose
 from .distributed import setup_from_env, world
 from .errors import LookinsideError
-from .files import atomic_write_bytes, read_json, write_json
+from .files import atomic_write_bytes, exclusive, read_json, write_json
 from .functional import accuracy
 from .learner import Learner
 from .lr_finder import LRFindResult
@@ -315,6 +315,16 @@ def resume(
     """
     setup_from_env()
     run_dir = Path(run_dir)
+    read_options(run_dir)  # a run directory, or one sentence
+    if world()[0] != 0:  # another rank of the same run: rank 0 holds the lock
+        return _resume(run_dir, verbose, cbs, epochs)
+    with exclusive(run_dir / ".lock", f"run {run_dir}"):
+        return _resume(run_dir, verbose, cbs, epochs)
+
+
+def _resume(
+    run_dir: Path, verbose: bool, cbs: Sequence[Callback], epochs: int | None
+) -> TrainResult:
     options = read_options(run_dir)
     source = str(run_dir / "config.json")
     for leftover in run_dir.rglob(".*.tmp"):  # an atomic write cut short by a kill
