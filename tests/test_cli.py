@@ -464,22 +464,6 @@ def test_labels_must_be_class_numbers(
     assert_exit_2(["train", "--data", str(data), "--out", str(tmp_path / "r")], message, capsys)
 
 
-def test_a_model_too_large_for_memory_is_refused_before_allocating(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """The estimate: parameters and each block's outputs, with gradients; a model that fits
-    passes."""
-    import torch
-
-    import lookinside.train as train
-
-    monkeypatch.setattr(train, "_free_memory", lambda device: 2**30)  # 1 GiB free
-    cpu = torch.device("cpu")
-    train.check_fits((8, 16, 32, 32), 64, (1, 28, 28), cpu)  # the lesson's CNN: a few MB
-    with pytest.raises(li.LookinsideError, match=r"needs about \d+\.\d GiB, more than the 1\.0"):
-        train.check_fits((4096,) * 4, 4096, (1, 28, 28), cpu)
-
-
 def test_a_failed_write_after_the_last_epoch_is_finished_by_resume(
     small_mnist: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,

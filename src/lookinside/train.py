@@ -49,6 +49,7 @@ from .errors import LookinsideError
 from .files import atomic_write_bytes, exclusive, read_json, write_json
 from .functional import accuracy
 from .learner import Learner
+from .limits import check_fits, classes
 from .lr_finder import LRFindResult
 from .models import cnn, fast_cnn
 from .plots import save_figure
@@ -162,70 +163,6 @@ def build_learner(config: TrainConfig) -> Learner:
     return Learner(model, dls, lr=lr, metrics=[accuracy], cbs=cbs)
 
 
-MAX_CLASSES = 10_000
-
-
-def classes(y_train: Tensor, y_valid: Tensor, data: str = "the data") -> int:
-    """The number of classes the labels name: they must be integers from 0 to K-1, each
-    class in the training labels (a stray 255 would otherwise make a 256-class model)."""
-    if y_train.is_floating_point() or y_valid.is_floating_point():
-        raise LookinsideError(f"{data}: labels must be integers, not {y_train.dtype}.")
-    present = torch.unique(y_train)
-    low, high = int(present[0]), int(present[-1])
-    if low < 0 or high >= MAX_CLASSES:
-        bad = low if low < 0 else high
-        raise LookinsideError(
-            f"{data}: labels must be class numbers from 0 to {MAX_CLASSES - 1}, not {bad}."
-        )
-    if len(present) < high + 1:
-        missing = sorted(set(range(high + 1)) - set(present.tolist()))
-        raise LookinsideError(
-            f"{data}: labels run up to {high}, but {len(missing)} of the classes 0-{high} never "
-            f"occur in the training set (first {missing[0]}): labels must be 0 to K-1."
-        )
-    extra = torch.unique(y_valid[(y_valid < 0) | (y_valid > high)])
-    if len(extra):
-        raise LookinsideError(
-            f"{data}: the validation labels hold {int(extra[0])}, which no training label is."
-        )
-    return high + 1
-
-
-def check_fits(arch: Sequence[int], bs: int, image: tuple[int, ...], device: torch.device) -> None:
-    """Refuse, before allocating anything, a model and batch whose training step cannot fit in
-    the device's memory (estimated: parameters with their gradients and optimizer state, and
-    each block's outputs kept for the backward, with their gradients)."""
-    channels, side = image[0], max(image[1:], default=1)
-    params = values = 0
-    for c in arch:
-        params += 9 * channels * c + 3 * c  # the conv's weights and bias, a norm's
-        side = (side + 1) // 2  # a stride-2 conv
-        values += bs * c * side * side
-        channels = c
-    needed = 4 * (4 * params + 4 * values)  # float32: x4 for parameters, x4 for activations
-    free = _free_memory(device)
-    if free is not None and needed > free:
-        raise LookinsideError(
-            f"a training step of this model (arch {','.join(map(str, arch))}) at batch size "
-            f"{bs} needs about {needed / 2**30:.1f} GiB, more than the {free / 2**30:.1f} GiB "
-            f"free on {device}: use fewer channels or a smaller --bs."
-        )
-
-
-def _free_memory(device: torch.device) -> int | None:
-    """Bytes free on `device` (a CPU's available memory), or None where unknown."""
-    if device.type == "cuda":
-        return int(torch.cuda.mem_get_info(device)[0])
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
-
-
 def speed_callbacks(config: TrainConfig, device: torch.device) -> list[Callback]:
     """MixedPrecision, ChannelsLast and CudaGraph as `config` asks (precision `auto`: bf16 for
     the fast recipe on a GPU, else float32)."""
@@ -331,12 +268,12 @@ def _resume(
         leftover.unlink(missing_ok=True)
     config = TrainConfig.from_dict({**options, "out": str(run_dir)}, source)
     checkpoints = epoch_checkpoints(run_dir / "checkpoints")
-    done = load_checkpoint(checkpoints[-1])["epochs_done"] if checkpoints else 0
+    state = load_checkpoint(checkpoints[-1]) if checkpoints else None
     if epochs is not None and epochs != config.epochs:
-        if epochs < max(done, 1) or epochs < config.epochs:
+        if epochs < config.epochs:
             raise LookinsideError(
-                f"--epochs {epochs} would shorten the run ({config.epochs} epochs, {done} "
-                "done); --epochs with --resume only extends it."
+                f"--epochs {epochs} would shorten the run ({config.epochs} epochs); --epochs "
+                "with --resume only extends it."
             )
         if config.sched == "one-cycle":
             raise LookinsideError(
@@ -346,13 +283,12 @@ def _resume(
         config = dataclasses.replace(config, epochs=epochs)
         write_json(run_dir / "config.json", {**options, "epochs": epochs})
     learn = build_learner(config)
-    if not checkpoints:  # stopped before its first epoch ended: it starts again
+    if state is None:  # stopped before its first epoch ended: it starts again
         if config.lr == "auto":
             learn.lr = find_lr(learn, run_dir).suggestion or learn.lr
         result = _fit(learn, config, run_dir, verbose, cbs, start_epoch=0, state=None)
         (run_dir / "checkpoints" / "interrupted.pt").unlink(missing_ok=True)
         return result
-    state = load_checkpoint(checkpoints[-1])
     if state["epochs_done"] >= config.epochs and (run_dir / "report.html").exists():
         raise LookinsideError(
             f"{run_dir} has finished its {config.epochs} epoch(s) already (--epochs N with "
