@@ -5,23 +5,17 @@ from __future__ import annotations
 import csv
 import json
 import math
-import statistics
 from pathlib import Path
 
 import pytest
 
-from lookinside.ablate import (
-    RunResult,
-    VariantSummary,
-    duration,
-    load_results,
-    run_study,
-    summarize,
-    summary_markdown,
-)
+from lookinside.ablate import duration, run_study
 from lookinside.cli import main
 from lookinside.errors import LookinsideError
 from lookinside.study import load_study
+from lookinside.study_results import (
+    load_results,
+)
 
 STUDY = """
 name = "tiny"
@@ -112,35 +106,6 @@ def test_another_study_in_the_same_directory_is_refused(study_file: Path, tmp_pa
     assert main(["ablate", str(study_file), "--out", str(out)]) == 2
 
 
-def result(variant: str, seed: int, acc: float, status: str = "done") -> RunResult:
-    return RunResult(
-        variant,
-        seed,
-        "",
-        status,
-        acc,
-        1 - acc,
-        0.5,
-        2.0,
-        10,
-        ["dead_activations"] if acc < 0.5 else [],
-    )
-
-
-def test_summary_statistics_equal_a_direct_computation() -> None:
-    results = [result("a", s, acc) for s, acc in enumerate([0.90, 0.92, 0.97])]
-    results += [result("b", s, acc) for s, acc in enumerate([0.93, 0.95, 0.94])]
-    results += [result("c", s, acc) for s, acc in enumerate([0.30, 0.40])] + [
-        result("c", 2, math.nan, "failed")
-    ]
-    a, b, c = summarize(results)
-    assert a.acc_mean == pytest.approx(statistics.mean([0.90, 0.92, 0.97]))
-    assert a.acc_std == pytest.approx(statistics.stdev([0.90, 0.92, 0.97]))
-    assert b.acc_mean == pytest.approx(0.94) and not b.within_noise_of_best  # b is the best
-    assert a.within_noise_of_best  # 0.0133 below b, spread sqrt(0.036² + 0.01²)
-    assert c.failed == 1 and c.findings == {"dead_activations": 2} and not c.within_noise_of_best
-
-
 def test_jobs_run_in_parallel_processes_with_the_same_results(
     study_file: Path, tmp_path: Path
 ) -> None:
@@ -216,13 +181,6 @@ def test_an_interrupted_study_says_how_to_resume(
     said = capsys.readouterr().err.splitlines()
     assert said == ["lookinside ablate: interrupted; the finished runs are kept.",
                     f"Resume with: lookinside ablate {study_file} --out {out} --quick"]  # fmt: skip
-
-
-def test_variant_names_cannot_break_the_summary_table() -> None:
-    """A '|' or a line break in a variant's name stays inside its cell."""
-    s = VariantSummary("a | b\nc", 1, 0, 0.5, math.nan, 0.7, 1.0, 10, {})
-    row = summary_markdown([s], 1).splitlines()[2]
-    assert row.startswith("| a \\| b c | 50.00% |") and row.count(" | ") == 5
 
 
 def test_a_damaged_result_in_a_study_is_one_sentence(

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lookinside.ablate import RunResult, summarize
 from lookinside.study_plots import plot_accuracy, plot_loss_curves
+from lookinside.study_results import RunResult, summarize
 
 
 def runs(tmp_path: Path) -> list[RunResult]:

@@ -7,43 +7,22 @@ A run interrupted half-way has no `result.json`: its directory is cleared and it
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import os
 import shutil
 import statistics
 import time
-from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from .errors import LookinsideError
 from .files import atomic_write_text, exclusive, read_json, write_json
 from .study import Run, Study
-
-
-@dataclass
-class RunResult:
-    """The outcome of one run: its numbers, or its error."""
-
-    variant: str
-    seed: int
-    run_dir: str
-    status: str  # "done" or "failed"
-    valid_accuracy: float = math.nan
-    valid_loss: float = math.nan
-    train_loss: float = math.nan
-    seconds_per_epoch: float = math.nan
-    params: int = 0
-    findings: list[str] = field(default_factory=list)  # kinds of its warnings and errors
-    error: str = ""
+from .study_results import RunResult, read_result, results_csv, summarize, summary_markdown
 
 
 def execute(run: Run, run_dir: Path) -> RunResult:
@@ -78,14 +57,6 @@ def _execute(run: Run, run_dir: Path) -> RunResult:
         outcome = RunResult(run.variant, run.seed, str(run_dir), "failed", error=str(e))
     write_json(run_dir / "result.json", asdict(outcome))
     return outcome
-
-
-def read_result(path: Path) -> RunResult:
-    """A run's `result.json`, or one sentence saying it is not one."""
-    try:
-        return RunResult(**read_json(path))
-    except TypeError:
-        raise LookinsideError(f"{path} does not hold a run's result.") from None
 
 
 def gpu_for_slot(slot: int, n_gpus: int) -> int | None:
@@ -180,104 +151,9 @@ def run_study(
     return ordered
 
 
-@dataclass
-class VariantSummary:
-    """One variant over its seeds."""
-
-    variant: str
-    runs: int
-    failed: int
-    acc_mean: float
-    acc_std: float
-    loss_mean: float
-    seconds: float
-    params: int
-    findings: dict[str, int]
-    within_noise_of_best: bool = False
-
-
-def summarize(results: list[RunResult]) -> list[VariantSummary]:
-    """Mean and sample std over seeds per variant (in study order), and the noise comparison.
-
-    A variant is marked within noise of the best when the difference of the mean accuracies is
-    smaller than the spread of that difference, sqrt(std_a² + std_b²).
-    """
-    by_variant: dict[str, list[RunResult]] = {}
-    for r in results:
-        by_variant.setdefault(r.variant, []).append(r)
-    summaries = []
-    for variant, rs in by_variant.items():
-        done = [r for r in rs if r.status == "done"]
-        accs = [r.valid_accuracy for r in done]
-        summaries.append(
-            VariantSummary(
-                variant,
-                len(rs),
-                len(rs) - len(done),
-                statistics.mean(accs) if accs else math.nan,
-                statistics.stdev(accs) if len(accs) > 1 else math.nan,
-                statistics.mean(r.valid_loss for r in done) if done else math.nan,
-                statistics.mean(r.seconds_per_epoch for r in done) if done else math.nan,
-                done[0].params if done else 0,
-                dict(Counter(k for r in done for k in r.findings)),
-            )
-        )
-    ranked = [s for s in summaries if not math.isnan(s.acc_mean)]
-    if ranked:
-        best = max(ranked, key=lambda s: s.acc_mean)
-        for s in ranked:
-            spread = math.sqrt(np.nan_to_num(s.acc_std) ** 2 + np.nan_to_num(best.acc_std) ** 2)
-            s.within_noise_of_best = s is not best and best.acc_mean - s.acc_mean < spread
-    return summaries
-
-
-def _cell(text: str) -> str:
-    """`text` as one Markdown table cell: its '|' escaped, its line breaks made spaces."""
-    return " ".join(text.split()).replace("|", "\\|")
-
-
-def summary_markdown(summaries: list[VariantSummary], n_seeds: int) -> str:
-    """The summary table: one row per variant."""
-    lines = [
-        "| variant | valid accuracy (mean ± std) | valid loss | s/epoch | params | findings |",
-        "|:---|---:|---:|---:|---:|:---|",
-    ]
-    for s in summaries:
-        acc = (
-            f"{s.acc_mean:.2%} ± {s.acc_std:.2%}"
-            if not math.isnan(s.acc_std)
-            else f"{s.acc_mean:.2%}"
-        )
-        if s.within_noise_of_best:
-            acc += " (≈ best, within noise)"
-        if s.failed:
-            acc += f" ({s.failed} failed)"
-        found = (
-            ", ".join(f"{k} ({n}/{s.runs - s.failed})" for k, n in sorted(s.findings.items()))
-            or "-"
-        )
-        cells = [_cell(s.variant), acc, f"{s.loss_mean:.4f}", f"{s.seconds:.2f}", f"{s.params:,}",
-                 found]  # fmt: skip
-        lines.append("| " + " | ".join(cells) + " |")
-    note = (
-        f"\n{n_seeds} seed(s) per variant; std is the sample standard deviation over seeds. "
-        "'≈ best' marks a difference from the best variant smaller than its spread.\n"
-    )
-    return "\n".join(lines) + "\n" + note
-
-
 def write_results(results: list[RunResult], out: Path) -> None:
-    """`results.csv`, `summary.md` and the comparison plots."""
-    buf = io.StringIO()
-    columns = [f for f in RunResult.__dataclass_fields__]
-    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    for r in results:
-        row = asdict(r)
-        row["findings"] = ";".join(r.findings)
-        row["run_dir"] = _relative(Path(r.run_dir), out)  # the study directory may move
-        writer.writerow(row)
-    atomic_write_text(out / "results.csv", buf.getvalue())
+    """`results.csv`, `summary.md`, the comparison plots and the study's report."""
+    atomic_write_text(out / "results.csv", results_csv(results, out))
     summaries = summarize(results)
     seeds = len({r.seed for r in results})
     atomic_write_text(out / "summary.md", summary_markdown(summaries, seeds))
@@ -288,48 +164,9 @@ def write_results(results: list[RunResult], out: Path) -> None:
     write_report(out)
 
 
-def load_results(out: Path) -> list[RunResult]:
-    """The runs of a study directory, read back from its `results.csv`, or, for a study
-    not finished (interrupted, or still running), from the runs that have finished."""
-    path = out / "results.csv"
-    if not path.is_file() and (out / "study.json").is_file():
-        finished = sorted(out.glob("runs/*/seed-*/result.json"))
-        if not finished:
-            raise LookinsideError(f"no run of the study in {out} has finished yet.")
-        return [read_result(p) for p in finished]
-    if not path.is_file():
-        raise LookinsideError(f"{out} is not a study directory (it has no results.csv).")
-    with path.open() as f:
-        rows = list(csv.DictReader(f))
-    return [
-        RunResult(
-            r["variant"],
-            int(r["seed"]),
-            str(out / r["run_dir"]),  # relative to the study (an absolute one stays)
-            r["status"],
-            float(r["valid_accuracy"]),
-            float(r["valid_loss"]),
-            float(r["train_loss"]),
-            float(r["seconds_per_epoch"]),
-            int(r["params"]),
-            [k for k in r["findings"].split(";") if k],
-            r["error"],
-        )
-        for r in rows
-    ]
-
-
 def duration(seconds: float) -> str:
     """A duration in words a reader takes in at a glance: 45 s, 12 min, 1 h 05 min."""
     if seconds < 90:
         return f"{seconds:.0f} s"
     minutes = round(seconds / 60)
     return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
-
-
-def _relative(path: Path, out: Path) -> str:
-    """`path` relative to the study directory `out` where it lies inside it, else as is."""
-    try:
-        return str(path.resolve().relative_to(out.resolve()))
-    except ValueError:
-        return str(path)

@@ -268,7 +268,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise LookinsideError(f"{run_dir} is not a directory.")
     if (run_dir / "results.csv").exists() or (run_dir / "study.json").exists():  # a study
         # (finished or not): its results, summary and comparison plots from what has finished
-        from .ablate import load_results, write_results
+        from .ablate import write_results
+        from .study_results import load_results
 
         write_results(load_results(run_dir), run_dir)
     print(f"report: {write_report(run_dir)}")

@@ -147,7 +147,7 @@ def render_run_report(run_dir: str | Path) -> str:
 
 def render_study_report(out: str | Path) -> str:
     """The HTML of a study directory's report: the summary, the plots, a link to each run."""
-    from .ablate import load_results, summarize
+    from .study_results import load_results, summarize
 
     out = Path(out)
     results = load_results(out)

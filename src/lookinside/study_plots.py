@@ -13,7 +13,7 @@ from .plots import save_figure
 from .telemetry import Telemetry
 
 if TYPE_CHECKING:
-    from .ablate import RunResult, VariantSummary
+    from .study_results import RunResult, VariantSummary
 
 
 def plot_accuracy(summaries: list[VariantSummary]) -> Figure:
