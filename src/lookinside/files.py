@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from .errors import LookinsideError
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -47,8 +49,6 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> None:
 def read_json(path: str | os.PathLike[str], kind: type = dict) -> Any:
     """The JSON value in `path`, which must be a `kind` (a table by default), or one sentence
     saying why it is not (a file a user may have edited, or a write cut short)."""
-    from .errors import LookinsideError
-
     try:
         value = json.loads(Path(path).read_text())
     except (OSError, UnicodeDecodeError, ValueError) as e:
@@ -65,8 +65,6 @@ def exclusive(lock: str | os.PathLike[str], what: str) -> Iterator[None]:
     """Hold an exclusive lock on the file `lock` (created if missing) while the block runs,
     or say in one sentence that another process holds it: two processes never train the
     same run. The lock goes with the process, however it ends (`flock`)."""
-    from .errors import LookinsideError
-
     try:
         import fcntl
     except ImportError:  # pragma: no cover (not a POSIX system: no lock to take)
