@@ -53,3 +53,5 @@ def test_a_resumed_run_continues_the_record_and_may_add_layers() -> None:
     with pytest.raises(ValueError, match="different layers"):
         later.then(first)
     assert joined.values[:, 0, FIELD["n"]].tolist() == [N] * 5
+    nothing = telemetry([], steps=0)  # a fit of no epoch: no layer seen, no step
+    assert first.then(nothing) is first

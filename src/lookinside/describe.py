@@ -4,12 +4,12 @@ its numbers, and for a run with telemetry its diagnosis."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from .callbacks.csv_logger import read_epochs
 from .diagnosis import format_findings
 from .errors import LookinsideError
+from .files import read_json
 
 
 def describe_directory(directory: str | Path) -> str:
@@ -57,11 +57,10 @@ def _numbers(epoch: dict[str, float]) -> str:
 
 
 def _lr_find(path: Path) -> str:
-    try:
-        found = json.loads((path / "lr_find.json").read_text())
-        suggestion, rule = found["suggestion"], found["rule"]
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise LookinsideError(f"{path / 'lr_find.json'} cannot be read ({e}).") from None
+    found = read_json(path / "lr_find.json")
+    if "suggestion" not in found or "rule" not in found:
+        raise LookinsideError(f"{path / 'lr_find.json'} holds no suggestion and its rule.")
+    suggestion, rule = found["suggestion"], found["rule"]
     said = "no suggestion" if suggestion is None else f"suggests lr {suggestion:.3g}"
     return (f"an lr-find run (the learning-rate finder, no training): {said} ({rule}); "
             f"plot: {path / 'plots' / 'lr_find.png'}")  # fmt: skip

@@ -277,7 +277,10 @@ class Telemetry:
 
     def then(self, later: Telemetry) -> Telemetry:
         """This record followed by `later`'s steps (a resumed run). `later` has the same
-        layers, possibly followed by layers first seen after the resume."""
+        layers, possibly followed by layers first seen after the resume; a `later` of no step
+        (a fit of no epoch, which only writes a finished run's outputs) adds nothing."""
+        if not len(later.steps):
+            return self
         names = [s.name for s in self.specs]
         if [s.name for s in later.specs[: len(names)]] != names:
             raise ValueError("cannot join telemetry of different layers.")

@@ -85,11 +85,7 @@ class ActivationStats(Callback):
                 self._watcher = None
 
     def _joined(self, telemetry: Telemetry) -> Telemetry:
-        """The record before a resume followed by this fit's (which may have no step: a fit
-        of no epoch, that only writes a finished run's outputs)."""
-        if self._prior is None:
-            return telemetry
-        return self._prior.then(telemetry) if len(telemetry.steps) else self._prior
+        return self._prior.then(telemetry) if self._prior is not None else telemetry
 
     def state_dict(self) -> dict[str, Any]:
         """The record so far, as tensors and plain data (for checkpoints)."""
