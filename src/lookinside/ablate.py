@@ -1,5 +1,8 @@
 """`run_study`: every run of a study in its own run directory, resumable, then the summary.
 
+Running a study again in its directory resumes it; a study with variants added to it
+extends it (the finished runs are kept); any other study is refused.
+
 A finished run leaves `result.json`; running the study again skips it. A run that failed
 leaves its error in `result.json` and is reported, not retried (delete its directory to retry).
 A run interrupted half-way has no `result.json`: its directory is cleared and it runs again.
@@ -93,9 +96,10 @@ def run_study(
             f"--only {only}: the study has variants 0 to {len(study.variants) - 1}."
         )
     out.mkdir(parents=True, exist_ok=True)
-    marker = {"name": study.name, "seeds": study.seeds, "variants": study.variants}
+    marker = json.loads(json.dumps({"name": study.name, "seeds": study.seeds,
+                                    "variants": study.variants}))  # fmt: skip
     saved = out / "study.json"
-    if saved.exists() and read_json(saved) != json.loads(json.dumps(marker)):
+    if saved.exists() and not extends(marker, read_json(saved)):
         raise LookinsideError(f"{out} holds another study; choose another --out.")
     write_json(saved, marker)
     runs = study.runs()
@@ -149,6 +153,16 @@ def run_study(
     if only is None:
         write_results(ordered, out)
     return ordered
+
+
+def extends(study: dict[str, Any], saved: Any) -> bool:
+    """Whether `study` is the `saved` one (its `study.json`), or it with variants added: the
+    same name and seeds, and each saved variant with the same options."""
+    if not isinstance(saved, dict) or not isinstance(saved.get("variants"), dict):
+        return False
+    same = all(study.get(k) == saved.get(k) for k in ("name", "seeds"))
+    kept = all(study["variants"].get(name) == opts for name, opts in saved["variants"].items())
+    return same and kept
 
 
 def write_results(results: list[RunResult], out: Path) -> None:

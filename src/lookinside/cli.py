@@ -146,6 +146,14 @@ def build_parser() -> argparse.ArgumentParser:
     ablate.add_argument("--only", type=int, metavar="K", help=only_help)
     ablate.add_argument("--yes", action="store_true", help="run a study of more than 500 runs")
     ablate.set_defaults(func=cmd_ablate)
+    fix = sub.add_parser("fix", help="try each remedy of a run's diagnosis as a study, and "
+                         "say which works", formatter_class=_HelpFormatter)  # fmt: skip
+    fix.add_argument("run_dir", metavar="RUN_DIR")
+    fix.add_argument("--quick", action="store_true", help="1 epoch on 5,000 images, 2 seeds")
+    fix.add_argument("--out", help="trial directory (default: RUN_DIR/fix, or fix-quick)")
+    fix.add_argument("--seeds", type=int, default=3, help="seeds per variant, from the run's")
+    fix.add_argument("--jobs", type=int, default=1, help=jobs_help)
+    fix.set_defaults(func=cmd_fix)
     report = sub.add_parser("report", help="re-render report.html of a run or study directory")
     report.add_argument("run_dir", metavar="RUN_DIR")
     report.set_defaults(func=cmd_report)
@@ -256,6 +264,27 @@ def cmd_ablate(args: argparse.Namespace) -> int:
     if failed:
         print(f"{failed} run(s) failed: see results.csv and each run's result.json")
     print(f"study directory: {out}")
+    return 0
+
+
+def cmd_fix(args: argparse.Namespace) -> int:
+    """`lookinside fix RUN_DIR`: run or resume the trial of the run's remedies, print its table
+    and the command it recommends."""
+    from .fix import TRIAL_DIRS, fix_run
+
+    if args.jobs < 1:
+        raise LookinsideError(f"--jobs must be at least 1, not {args.jobs}.")
+    try:
+        _, out = fix_run(args.run_dir, args.out, args.quick, args.seeds, args.jobs)
+    except KeyboardInterrupt:
+        where = args.out or str(Path(args.run_dir) / TRIAL_DIRS[args.quick])
+        again = ["lookinside fix", shlex.quote(args.run_dir), "--out", shlex.quote(where),
+                 "--seeds", str(args.seeds)] + (["--quick"] if args.quick else [])  # fmt: skip
+        sys.stderr.write("lookinside fix: interrupted; the finished runs are kept.\n")
+        sys.stderr.write(f"Resume with: {' '.join(again)}\n")
+        return EXIT_INTERRUPTED
+    print((out / "trial.md").read_text(), end="")
+    print(f"trial directory: {out}")
     return 0
 
 

@@ -108,6 +108,47 @@ def _findings(directory: Path) -> list[str]:
     return out
 
 
+def _trial_link(run_dir: Path) -> list[str]:
+    """A link to the run's trial of remedies (`lookinside fix`), when it has one."""
+    from .fix import trial_dir
+
+    trial = trial_dir(run_dir)
+    if trial is None:
+        return []
+    verdict = ""
+    if (trial / "trial.json").is_file():
+        verdict = str(read_json(trial / "trial.json").get("verdict", ""))
+    href = escape(f"{trial.name}/report.html")
+    return [f'<p id="trial"><a href="{href}">The trial of these remedies</a>: '
+            f"{escape(verdict)}</p>"]  # fmt: skip
+
+
+def _trial(out: Path) -> list[str]:
+    """A study that is a trial of remedies: its comparison with the original run."""
+    path = out / "trial.json"
+    if not path.is_file():
+        return []
+    trial = read_json(path)
+    rows = trial.get("rows") if isinstance(trial, dict) else None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise LookinsideError(f"{path} does not hold a trial's rows.")
+    from .trial import Trial, TrialRow
+
+    try:
+        table = Trial(
+            [
+                TrialRow(**{**r, **{k: tuple(r.get(k, ())) for k in ("targets", "new", "errors")}})
+                for r in rows
+            ],
+            [],
+        )
+    except (TypeError, KeyError):
+        raise LookinsideError(f"{path} does not hold a trial's rows.") from None
+    command = str(trial.get("command") or "")
+    shown = f"<p><code>{escape(command)}</code></p>" if command else ""
+    return ["<h2>Trial of the remedies</h2>", table._repr_html_(), shown]
+
+
 def _metrics(directory: Path) -> str:
     path = directory / "metrics.csv"
     if not path.exists():
@@ -135,6 +176,7 @@ def render_run_report(run_dir: str | Path) -> str:
         f"<h1>lookinside run {escape(run_dir.name)}</h1>",
         "<h2>Diagnosis</h2>",
         *_findings(run_dir),
+        *_trial_link(run_dir),
         "<h2>Metrics per epoch</h2>",
         _metrics(run_dir),
         "<h2>Plots</h2>",
@@ -167,6 +209,7 @@ def render_study_report(out: str | Path) -> str:
         links.append(f'<li><a href="{escape(str(target))}">{label}</a>: {escape(status)}</li>')
     body = [
         f"<h1>lookinside study {escape(out.name)}</h1>",
+        *_trial(out),
         "<h2>Summary</h2>",
         _table(
             [

@@ -10,6 +10,13 @@ import numpy as np
 import torch
 
 
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's generators (every device's)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
 @dataclass
 class RngState:
     """Python's, NumPy's and torch's generator states (CPU, and every CUDA device in use)."""

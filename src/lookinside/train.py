@@ -12,7 +12,6 @@ import functools
 import io
 import math
 import os
-import random
 import shlex
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -54,7 +53,7 @@ from .lr_finder import LRFindResult
 from .models import cnn, fast_cnn
 from .plots import save_figure
 from .report import write_report
-from .rng import RngState
+from .rng import RngState, seed_everything
 from .telemetry import Telemetry
 from .telemetry_plots import telemetry_figures
 
@@ -73,13 +72,6 @@ class TrainResult:
     def valid_accuracy(self) -> float:
         """The last epoch's validation accuracy (NaN if no epoch finished)."""
         return self.history[-1].values.get("valid_accuracy", math.nan) if self.history else math.nan
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python's, NumPy's and torch's generators (every device's)."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def resolve_device(name: str) -> torch.device:

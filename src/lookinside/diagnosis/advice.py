@@ -67,7 +67,7 @@ def kaiming(setup: Setup, layers: Sequence[str]) -> Remedy | None:
         "initialise the weights with kaiming's gain, √2/√fan_in for ReLU",
         "lookinside.nn.init_cnn(model), or torch.nn.init.kaiming_normal_(m.weight) on each "
         "conv and linear layer",
-        "--init kaiming",
+        options={"init": "kaiming"},
     )
 
 
@@ -78,8 +78,9 @@ def norm(setup: Setup, layers: Sequence[str]) -> Remedy | None:
     return Remedy(
         "add_norm",
         "add a normalization layer after each conv or linear layer",
-        "lookinside.nn.BatchNorm or torch.nn.BatchNorm2d/1d (torch.nn.LayerNorm for sequences)",
-        "--norm batch",
+        "lookinside.remedies.add_norm(model), or torch.nn.BatchNorm2d/1d after each layer "
+        "(torch.nn.LayerNorm for sequences)",
+        options={"norm": "batch"},
     )
 
 
@@ -90,20 +91,21 @@ def leaky(setup: Setup, layers: Sequence[str]) -> Remedy | None:
     return Remedy(
         "general_relu",
         "use a leaky activation, whose units never go flat",
-        "lookinside.nn.GeneralRelu(leak=0.1, sub=0.4, maxv=6.0), or torch.nn.LeakyReLU(0.1)",
-        "--act general",
+        "lookinside.remedies.general_relu(model) (GeneralRelu(leak=0.1, sub=0.4, maxv=6.0) "
+        "for each ReLU), or torch.nn.LeakyReLU(0.1)",
+        options={"act": "general"},
     )
 
 
 def lower_lr(setup: Setup, layers: Sequence[str]) -> Remedy:
     """A learning rate ten times lower (the run's own, when known)."""
     now = f" (it reached {setup.lr:g})" if setup.lr else ""
-    flag = f"--lr {setup.lr / 10:g}" if setup.lr else "--lr with a smaller value"
     return Remedy(
         "lower_lr",
         f"lower the learning rate{now}, ten times for a start",
         "the lr given to the Learner or the optimizer; learn.lr_find() suggests one",
-        flag,
+        "" if setup.lr else "--lr with a smaller value",
+        {"lr": float(f"{setup.lr / 10:.3g}")} if setup.lr else {},
     )
 
 
@@ -115,7 +117,7 @@ def warm_up(setup: Setup, layers: Sequence[str]) -> Remedy | None:
         "warm_up",
         "warm the learning rate up from a small value",
         "learn.fit_one_cycle(epochs, lr_max), or a ParamScheduler with sched_lin",
-        "--sched one-cycle",
+        options={"sched": "one-cycle"},
     )
 
 
@@ -127,7 +129,7 @@ def clip(setup: Setup, layers: Sequence[str]) -> Remedy | None:
         "clip_gradients",
         "clip the gradients' norm",
         "lookinside.callbacks.GradientClip(1.0), or torch.nn.utils.clip_grad_norm_",
-        "--clip 1",
+        options={"clip": 1.0},
     )
 
 
@@ -138,7 +140,7 @@ def raise_lr(setup: Setup, layers: Sequence[str]) -> Remedy:
         "raise_lr",
         f"raise the learning rate{now}: the learning-rate finder suggests one",
         "learn.lr_find().suggestion",
-        "--lr auto",
+        options={"lr": "auto"},
     )
 
 
@@ -151,8 +153,9 @@ def not_instance_norm(setup: Setup, layers: Sequence[str]) -> Remedy | None:
         "replace InstanceNorm: it normalises each image's channels on their own, erasing the "
         "brightness and contrast a classifier may need, and on small maps most of the signal "
         "and its gradient",
-        "torch.nn.BatchNorm2d or torch.nn.GroupNorm (InstanceNorm suits style transfer)",
-        "--norm batch",
+        "lookinside.remedies.replace_norm(model, 'instance', 'batch'), or torch.nn.BatchNorm2d "
+        "or torch.nn.GroupNorm (InstanceNorm suits style transfer)",
+        options={"norm": "batch"},
     )
 
 
@@ -161,9 +164,10 @@ def steady_norm(setup: Setup, layers: Sequence[str]) -> Remedy:
     return Remedy(
         "steady_norm",
         "normalise with statistics that a small batch cannot shake",
-        "lookinside.nn.RunningBatchNorm (running averages in training too), or "
-        "torch.nn.GroupNorm / LayerNorm, which do not use the batch",
-        "--norm running",
+        "lookinside.remedies.replace_norm(model, 'batch', 'running') (RunningBatchNorm: "
+        "running averages in training too), or torch.nn.GroupNorm / LayerNorm, which do not "
+        "use the batch",
+        options={"norm": "running"},
     )
 
 
@@ -173,22 +177,22 @@ def larger_batch(setup: Setup, layers: Sequence[str]) -> Remedy:
         "larger_batch",
         "train on larger batches, 32 items or more",
         "DataLoader(..., batch_size=32), with gradient accumulation if memory is short",
-        "--bs 32",
+        options={"bs": 32},
     )
 
 
 def find_lr(setup: Setup, layers: Sequence[str]) -> Remedy | None:
     """The learning-rate finder, unless the run used it: a plateau whose weights move says
-    the lr is wrong, not in which direction."""
+    the lr is wrong, not in which direction; an lr far too high is not cured by a tenth of it."""
     if setup.option("lr") == "auto":
         return None
     now = f" (it reached {setup.lr:g})" if setup.lr else ""
     return Remedy(
         "find_lr",
-        f"find the learning rate with the finder{now}: one too high stalls a loss as surely "
-        "as one too low",
-        "learn.lr_find().suggestion",
-        "--lr auto",
+        f"find the learning rate with the finder{now}: it tries them from far too low to far "
+        "too high, so it finds the scale wherever the run's lr was",
+        "learn.lr_find().suggestion, or lookinside.remedies.find_lr(learn)",
+        options={"lr": "auto"},
     )
 
 
@@ -272,12 +276,12 @@ REMEDIES: dict[str, tuple[Make, ...]] = {
     "not_updated": (in_optimizer,),
     "vanishing": (kaiming, norm),
     "exploding": (kaiming, norm),
-    "exploding_growth": (lower_lr, warm_up, clip, norm),
+    "exploding_growth": (lower_lr, find_lr, warm_up, clip, norm),
     "vanishing_gradients": (not_instance_norm, kaiming, norm, leaky),
     "exploding_gradients": (clip, lower_lr, norm),
-    "non_finite": (lower_lr, warm_up, clip, norm, check_data),
+    "non_finite": (lower_lr, find_lr, warm_up, clip, norm, check_data),
     "rise_and_crash": (warm_up, lower_lr, kaiming, norm),
-    "oscillation": (lower_lr, warm_up, clip),
+    "oscillation": (lower_lr, find_lr, warm_up, clip),
     "dead_activations": (leaky, lower_lr, kaiming, norm),
     "dead_from_start": (check_init, leaky),
     "dead_normalized": (not_instance_norm, narrow_norm),

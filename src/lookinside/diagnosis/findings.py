@@ -9,10 +9,12 @@ first step, comes before what it causes later (dead units, a loss that does not 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from html import escape
 from typing import Any, Literal
+
+from ..config import flags
 
 Severity = Literal["info", "warning", "error"]
 
@@ -45,13 +47,22 @@ PLOTS = {
 
 @dataclass(frozen=True)
 class Remedy:
-    """One thing to try: `text` says what, `code` how in Python, `flag` how on the command
-    line of `lookinside train` (empty when there is no flag for it)."""
+    """One thing to try: `text` says what, `code` how in Python, `options` the changes to a
+    `lookinside train` run's options that apply it (empty when no option can: `lookinside
+    fix` tries those that have some), `flag` the same as typed on the command line.
+
+    `name` is the key of its Python change in `lookinside.remedies.CHANGES`, where one
+    exists (`try_remedies` tries those)."""
 
     name: str
     text: str
     code: str = ""
     flag: str = ""
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.options and not self.flag:
+            object.__setattr__(self, "flag", flags(self.options))
 
     def render(self, cli: bool) -> str:
         """The remedy for a reader of the command line (`cli`) or of Python code."""

@@ -1,0 +1,376 @@
+"""Trials of remedies: the original run and each remedy its diagnosis proposes, trained with
+the same seeds, compared by seed with error bars, and whether each remedy's findings went away.
+
+`candidates` picks what to try from the findings; `Trial.of` compares the runs; `best_pair`
+joins the best remedies of the first two findings; `try_remedies` runs a whole trial from a
+function that builds a fresh learner (`lookinside fix` runs one as a study of `lookinside
+train` runs: `lookinside.fix`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import statistics
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from html import escape
+from typing import TYPE_CHECKING, Any
+
+from .diagnosis.findings import Finding, Remedy
+from .errors import LookinsideError
+from .study_results import RunResult
+
+if TYPE_CHECKING:
+    from .learner import Learner
+
+ORIGINAL = "original"
+SERIOUS = ("warning", "error")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A variant to try: its remedies (one; two for a pair) and the kinds of finding they
+    address (`targets`)."""
+
+    remedies: tuple[Remedy, ...]
+    targets: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        """The variant's name: its remedies' names joined by ' + '."""
+        return " + ".join(r.name for r in self.remedies)
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The `lookinside train` options its remedies change, together."""
+        merged: dict[str, Any] = {}
+        for r in self.remedies:
+            merged.update(r.options)
+        return merged
+
+
+def candidates(
+    findings: Iterable[Finding],
+    usable: Callable[[Remedy], bool],
+    key: Callable[[Remedy], Hashable],
+) -> list[Candidate]:
+    """One candidate per distinct usable remedy of the warnings and errors, in the
+    diagnosis' order (causes first). Remedies with the same `key` (the same option changes,
+    or the same Python change) are one candidate that addresses each of their findings."""
+    found: dict[Hashable, Candidate] = {}
+    for f in findings:
+        if f.severity not in SERIOUS:
+            continue
+        for r in f.remedies:
+            if not usable(r):
+                continue
+            k = key(r)
+            known = found.get(k)
+            if known is None:
+                found[k] = Candidate((r,), (f.kind,))
+            elif f.kind not in known.targets:
+                found[k] = Candidate(known.remedies, (*known.targets, f.kind))
+    return list(found.values())
+
+
+@dataclass(frozen=True)
+class TrialRow:
+    """One variant over its seeds: accuracy and loss (mean, std), the gain in accuracy over
+    the original run (mean of the per-seed differences and its standard error), and in how
+    many runs none of its target findings came back (`cleared`)."""
+
+    variant: str
+    changes: str
+    targets: tuple[str, ...]
+    runs: int
+    failed: int
+    accuracy: float
+    accuracy_std: float
+    loss: float
+    loss_std: float
+    gain: float
+    gain_err: float
+    cleared: int
+    new: tuple[str, ...] = ()  # kinds its runs found that no run of the original did
+    errors: tuple[str, ...] = ()
+
+    @property
+    def done(self) -> int:
+        """Runs that finished."""
+        return self.runs - self.failed
+
+    @property
+    def fixed(self) -> bool:
+        """Whether every finished run is free of the findings the variant targets."""
+        return bool(self.targets) and self.done > 0 and self.cleared == self.done
+
+
+@dataclass
+class Trial:
+    """The rows of a trial (the original first), its runs, and the recommended variant."""
+
+    rows: list[TrialRow]
+    results: list[RunResult]
+
+    @classmethod
+    def of(
+        cls,
+        results: Sequence[RunResult],
+        variants: Mapping[str, Candidate | None],
+        changes: Callable[[Candidate], str],
+    ) -> Trial:
+        """Compare `results` (every variant × seed; `variants` maps each variant's name to
+        its candidate, None for the original) against the original, seed by seed."""
+        by_variant: dict[str, dict[int, RunResult]] = {}
+        for r in results:
+            by_variant.setdefault(r.variant, {})[r.seed] = r
+        base = {s: r.valid_accuracy for s, r in by_variant.get(ORIGINAL, {}).items()
+                if r.status == "done" and math.isfinite(r.valid_accuracy)}  # fmt: skip
+        known = {k for r in by_variant.get(ORIGINAL, {}).values() for k in r.findings}
+        rows = []
+        for name, candidate in variants.items():
+            runs = by_variant.get(name, {})
+            done = [r for r in runs.values() if r.status == "done"]
+            targets = candidate.targets if candidate is not None else ()
+            diffs = [r.valid_accuracy - base[r.seed] for r in done
+                     if r.seed in base and math.isfinite(r.valid_accuracy)]  # fmt: skip
+            rows.append(
+                TrialRow(
+                    name,
+                    changes(candidate) if candidate is not None else "",
+                    targets,
+                    len(runs),
+                    len(runs) - len(done),
+                    *_mean_std([r.valid_accuracy for r in done]),
+                    *_mean_std([r.valid_loss for r in done]),
+                    statistics.fmean(diffs) if diffs else math.nan,
+                    statistics.stdev(diffs) / math.sqrt(len(diffs)) if len(diffs) > 1 else math.nan,
+                    sum(not set(targets) & set(r.findings) for r in done),
+                    tuple(sorted({k for r in done for k in r.findings} - known)),
+                    tuple(sorted({r.error for r in runs.values() if r.error})),
+                )
+            )
+        return cls(rows, list(results))
+
+    @property
+    def best(self) -> TrialRow | None:
+        """The variant to recommend: the most accurate of those that removed their findings
+        in every run and gained accuracy; else the most accurate that gained; else None."""
+        tried = [r for r in self.rows if r.variant != ORIGINAL and r.gain > 0]
+        fixed = [r for r in tried if r.fixed]
+        pool = fixed or tried
+        return max(pool, key=lambda r: r.accuracy) if pool else None
+
+    def markdown(self) -> str:
+        """The table, one row per variant, and the recommendation."""
+        lines = [
+            "| variant | changes | valid accuracy | gain vs original | valid loss "
+            "| findings gone | new findings |",
+            "|:---|:---|---:|---:|---:|:---|:---|",
+        ]
+        for r in self.rows:
+            lines.append(
+                f"| {r.variant} | {r.changes or '-'} | {_pm(r.accuracy, r.accuracy_std)} | "
+                f"{_gain(r)} | {_pm(r.loss, r.loss_std)} | {_gone(r)} | {_new(r)} |"
+            )
+        return "\n".join(lines) + "\n\n" + self.verdict() + "\n"
+
+    def verdict(self) -> str:
+        """One sentence: what to do, by how much, and how sure."""
+        best = self.best
+        if best is None:
+            return "No remedy beat the original run: the findings' causes lie elsewhere."
+        gone = "its findings went away" if best.fixed else "its findings stayed"
+        return (
+            f"Recommended: {best.variant} ({best.changes or 'no change'}): "
+            f"{_gain(best)} valid accuracy over {best.done} seed(s); {gone}."
+        )
+
+    def __str__(self) -> str:
+        return self.markdown()
+
+    def _repr_html_(self) -> str:
+        head = ("variant", "changes", "valid accuracy", "gain vs original", "valid loss",
+                "findings gone", "new findings")  # fmt: skip
+        rows = [
+            [r.variant, r.changes or "-", _pm(r.accuracy, r.accuracy_std), _gain(r),
+             _pm(r.loss, r.loss_std), _gone(r), _new(r)]
+            for r in self.rows
+        ]  # fmt: skip
+        cells = "".join(
+            "<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows
+        )
+        header = "".join(f"<th>{escape(h)}</th>" for h in head)
+        return f"<table><tr>{header}</tr>{cells}</table><p>{escape(self.verdict())}</p>"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping: the rows and the recommended variant's name."""
+        best = self.best
+        return {
+            "rows": [asdict(r) for r in self.rows],
+            "recommended": best.variant if best else None,
+            "verdict": self.verdict(),
+        }
+
+
+def _mean_std(values: Sequence[float]) -> tuple[float, float]:
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return math.nan, math.nan
+    return statistics.fmean(finite), statistics.stdev(finite) if len(finite) > 1 else math.nan
+
+
+def _pm(mean: float, std: float) -> str:
+    if not math.isfinite(mean):
+        return "-"
+    return f"{mean:.4f}" + (f" ± {std:.4f}" if math.isfinite(std) else "")
+
+
+def _gain(row: TrialRow) -> str:
+    if row.variant == ORIGINAL or not math.isfinite(row.gain):
+        return "-"
+    err = f" ± {100 * row.gain_err:.2f}" if math.isfinite(row.gain_err) else ""
+    return f"{100 * row.gain:+.2f}{err} pts"
+
+
+def _gone(row: TrialRow) -> str:
+    if not row.targets:
+        return "-"
+    failed = f", {row.failed} failed" if row.failed else ""
+    return f"{row.cleared}/{row.done} ({', '.join(row.targets)}){failed}"
+
+
+def _new(row: TrialRow) -> str:
+    return ", ".join(row.new) if row.variant != ORIGINAL and row.new else "-"
+
+
+def best_pair(
+    findings: Sequence[Finding],
+    singles: Sequence[Candidate],
+    trial: Trial,
+    compatible: Callable[[Candidate, Candidate], bool],
+) -> Candidate | None:
+    """The best remedy of the first finding together with the best of the second (best: the
+    most accurate in `trial`), when two findings were made, their bests differ and can be
+    combined; else None."""
+    rows = {r.variant: r for r in trial.rows}
+    kinds = list(dict.fromkeys(f.kind for f in findings if f.severity in SERIOUS))
+    bests: list[Candidate] = []
+    for kind in kinds:
+        tried = [c for c in singles if kind in c.targets and rows.get(c.name)
+                 and math.isfinite(rows[c.name].accuracy)]  # fmt: skip
+        if tried:
+            best = max(tried, key=lambda c: rows[c.name].accuracy)
+            if best not in bests:
+                bests.append(best)
+        if len(bests) == 2:
+            break
+    if len(bests) < 2 or not compatible(*bests):
+        return None
+    first, second = bests
+    targets = tuple(dict.fromkeys((*first.targets, *second.targets)))
+    return Candidate((*first.remedies, *second.remedies), targets)
+
+
+# ---------------------------------------------------------------- trials in Python
+def python_changes(c: Candidate) -> str:
+    """The Python changes of a candidate, as its remedies' function names."""
+    from .remedies import CHANGES
+
+    return ", ".join(getattr(CHANGES[r.name], "__name__", r.name) for r in c.remedies)
+
+
+def try_remedies(
+    make_learner: Callable[[], Learner],
+    findings: Sequence[Finding],
+    epochs: int = 1,
+    seeds: Sequence[int] = (0, 1, 2),
+    pair: bool = True,
+    log: Callable[[str], None] | None = print,
+) -> Trial:
+    """Train the original and each remedy of `findings` that has a Python change
+    (`lookinside.remedies.CHANGES`), `epochs` each, once per seed, and compare them.
+
+    `make_learner()` must build a fresh learner (model, data, optimizer settings) each call:
+    every run is seeded first, then built, then changed by its remedies. With `pair` and two
+    findings, the best remedies of the first two findings are tried together too. Each run
+    records telemetry (an `ActivationStats` is added when the learner has none) so that the
+    trial sees whether the finding went away. Returns the `Trial` (print it for the table).
+    """
+    from .remedies import CHANGES
+
+    singles = candidates(findings, lambda r: r.name in CHANGES, key=lambda r: r.name)
+    if not singles:
+        raise LookinsideError(
+            "none of the findings' remedies has a Python change to try "
+            "(lookinside.remedies.CHANGES): apply the advice by hand."
+        )
+    if not seeds:
+        raise LookinsideError("try_remedies needs at least one seed.")
+    variants: dict[str, Candidate | None] = {ORIGINAL: None, **{c.name: c for c in singles}}
+    results: list[RunResult] = []
+
+    def run(variants_now: Mapping[str, Candidate | None]) -> Trial:
+        for name, candidate in variants_now.items():
+            for seed in seeds:
+                result = _run_python(make_learner, name, candidate, seed, epochs)
+                results.append(result)
+                if log is not None:
+                    log(f"{name}, seed {seed}: {_outcome(result)}")
+        return Trial.of(results, variants, python_changes)
+
+    trial = run(variants)
+    both = best_pair(findings, singles, trial, lambda a, b: True) if pair else None
+    if both is not None and both.name not in variants:
+        variants[both.name] = both
+        trial = run({both.name: both})
+    return trial
+
+
+def _outcome(r: RunResult) -> str:
+    if r.status != "done":
+        return f"FAILED: {r.error}"
+    return f"valid accuracy {r.valid_accuracy:.4f}, findings: {', '.join(r.findings) or '-'}"
+
+
+def _run_python(
+    make_learner: Callable[[], Learner],
+    name: str,
+    candidate: Candidate | None,
+    seed: int,
+    epochs: int,
+) -> RunResult:
+    """Seed, build, change and train one run; its numbers, or the error that stopped it."""
+    from .callbacks import ActivationStats, AvgStats
+    from .remedies import CHANGES
+    from .rng import seed_everything
+
+    seed_everything(seed)
+    try:
+        learn = make_learner()
+        for remedy in candidate.remedies if candidate is not None else ():
+            CHANGES[remedy.name](learn)
+        stats = learn.find_cb(ActivationStats)
+        added = [] if stats is not None else [ActivationStats()]
+        with contextlib.redirect_stdout(io.StringIO()):
+            learn.fit(epochs, cbs=added)
+        stats = stats or added[0]
+        avg = learn.find_cb(AvgStats)
+        values = avg.last.values if avg is not None and avg.last is not None else {}
+        metric = next((k for k in values if k.startswith("valid_") and k != "valid_loss"), "")
+        kinds = sorted({f.kind for f in stats.diagnose() if f.severity in SERIOUS})
+        return RunResult(
+            name,
+            seed,
+            "",
+            "done",
+            values.get(metric, math.nan),
+            values.get("valid_loss", math.nan),
+            values.get("train_loss", math.nan),
+            params=sum(p.numel() for p in learn.model.parameters()),
+            findings=kinds,
+        )
+    except (LookinsideError, ValueError, RuntimeError) as e:
+        return RunResult(name, seed, "", "failed", error=str(e))
