@@ -21,7 +21,7 @@ from .diagnosis.findings import Remedy
 from .errors import LookinsideError
 from .files import atomic_write_text, write_json
 from .study import Study
-from .trial import ORIGINAL, SERIOUS, Candidate, Trial, best_pair, candidates
+from .trial import ORIGINAL, SERIOUS, Candidate, Trial, best_pair, candidates, root_cause
 
 SEEDS = 3  # seeds of a trial, from the run's own
 NOT_TRIED = ("out", "seed", "tensorboard", "telemetry")  # set by the trial, not by the run
@@ -41,6 +41,8 @@ def fix_run(
     from .report import write_report
     from .train import inspect_run, read_options
 
+    if not 1 <= seeds <= 10:
+        raise LookinsideError(f"--seeds must be from 1 to 10, not {seeds}.")
     run_dir = Path(run_dir)
     options = read_options(run_dir)
     findings = inspect_run(run_dir)
@@ -55,8 +57,6 @@ def fix_run(
             f"no remedy for {kinds} is an option of lookinside train: try them in Python with "
             "lookinside.try_remedies, or follow the advice of lookinside inspect."
         )
-    if not 1 <= seeds <= 10:
-        raise LookinsideError(f"--seeds must be from 1 to 10, not {seeds}.")
     base = {k: v for k, v in options.items() if k not in NOT_TRIED}
     first = int(options.get("seed", 0))
     seed_list = [first + i for i in range(seeds)]
@@ -72,12 +72,12 @@ def fix_run(
         return made.quick() if quick else made
 
     results = run_study(study(), out, jobs=jobs, log=log)
-    trial = Trial.of(results, variants, _changes)
+    trial = Trial.of(results, variants, _changes, root_cause(findings))
     pair = best_pair(findings, singles, trial, _compatible)
     if pair is not None and pair.name not in variants:
         variants[pair.name] = pair
         results = run_study(study(), out, jobs=jobs, log=log)
-        trial = Trial.of(results, variants, _changes)
+        trial = Trial.of(results, variants, _changes, root_cause(findings))
     write_trial(trial, out, command(base, trial, variants))
     write_report(out)
     if (run_dir / "report.html").exists():

@@ -189,7 +189,14 @@ def _name(model: nn.Module) -> str:
 # ---------------------------------------------------------------- learner changes
 def lower_lr(learn: Learner, factor: float = 10.0) -> Learner:
     """Divide the learner's learning rate by `factor`."""
-    learn.lr = learn.lr / factor
+    return _set_lr(learn, learn.lr / factor)
+
+
+def _set_lr(learn: Learner, lr: float) -> Learner:
+    """The learner's lr, and its optimizer's when it has one already (`fit` keeps it)."""
+    learn.lr = lr
+    if learn.opt is not None:
+        learn.set_hyper("lr", lr)
     return learn
 
 
@@ -199,8 +206,7 @@ def find_lr(learn: Learner) -> Learner:
     found = learn.lr_find()
     if found.suggestion is None:
         raise LookinsideError(f"the learning-rate finder found no lr to suggest ({found.rule}).")
-    learn.lr = found.suggestion
-    return learn
+    return _set_lr(learn, found.suggestion)
 
 
 def warm_up(learn: Learner, pct_start: float = 0.25) -> Learner:
@@ -261,9 +267,9 @@ def larger_batch(learn: Learner, bs: int = 32) -> Learner:
     return learn
 
 
-def on_model(transform: Callable[[nn.Module], nn.Module]) -> Change:
+def on_model(transform: Callable[[nn.Module], nn.Module], name: str = "") -> Change:
     """A learner change that transforms the learner's model (its optimizer is rebuilt, on
-    the new parameters, by the next `fit`)."""
+    the new parameters, by the next `fit`); `name` says what it calls (the transform's)."""
 
     def change(learn: Learner) -> Learner:
         learn.model = transform(learn.model)
@@ -271,6 +277,7 @@ def on_model(transform: Callable[[nn.Module], nn.Module]) -> Change:
         return learn
 
     change.__doc__ = transform.__doc__
+    change.__name__ = name or getattr(transform, "__name__", "on_model")
     return change
 
 
@@ -283,9 +290,15 @@ CHANGES: dict[str, Change] = {
     "kaiming_init": on_model(kaiming_init),
     "general_relu": on_model(general_relu),
     "add_norm": on_model(add_norm),
-    "non_saturating": on_model(_non_saturating),
-    "not_instance_norm": on_model(functools.partial(replace_norm, old="instance", new="batch")),
-    "steady_norm": on_model(functools.partial(replace_norm, old="batch", new="running")),
+    "non_saturating": on_model(_non_saturating, "general_relu + kaiming_init"),
+    "not_instance_norm": on_model(
+        functools.partial(replace_norm, old="instance", new="batch"),
+        "replace_norm(instance, batch)",
+    ),
+    "steady_norm": on_model(
+        functools.partial(replace_norm, old="batch", new="running"), "replace_norm(batch, running)"
+    ),
+    "check_init": on_model(kaiming_init, "kaiming_init (every layer re-initialised)"),
     "unfreeze": on_model(unfreeze),
     "return_logits": on_model(drop_final_softmax),
     "lower_lr": lower_lr,

@@ -137,7 +137,15 @@ def _trial(out: Path) -> list[str]:
     try:
         table = Trial(
             [
-                TrialRow(**{**r, **{k: tuple(r.get(k, ())) for k in ("targets", "new", "errors")}})
+                TrialRow(
+                    **{
+                        **r,
+                        **{
+                            k: tuple(r.get(k, ()))
+                            for k in ("targets", "new", "remaining", "errors")
+                        },
+                    }
+                )
                 for r in rows
             ],
             [],

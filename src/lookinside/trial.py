@@ -94,6 +94,7 @@ class TrialRow:
     gain_err: float
     cleared: int
     new: tuple[str, ...] = ()  # kinds its runs found that no run of the original did
+    remaining: tuple[str, ...] = ()  # kinds of the original's that some of its runs still show
     errors: tuple[str, ...] = ()
 
     @property
@@ -109,10 +110,12 @@ class TrialRow:
 
 @dataclass
 class Trial:
-    """The rows of a trial (the original first), its runs, and the recommended variant."""
+    """The rows of a trial (the original first), its runs, and the recommended variant;
+    `root`: the kind of the diagnosis' first warning or error (its root cause)."""
 
     rows: list[TrialRow]
     results: list[RunResult]
+    root: str = ""
 
     @classmethod
     def of(
@@ -120,6 +123,7 @@ class Trial:
         results: Sequence[RunResult],
         variants: Mapping[str, Candidate | None],
         changes: Callable[[Candidate], str],
+        root: str = "",
     ) -> Trial:
         """Compare `results` (every variant × seed; `variants` maps each variant's name to
         its candidate, None for the original) against the original, seed by seed."""
@@ -134,8 +138,8 @@ class Trial:
             runs = by_variant.get(name, {})
             done = [r for r in runs.values() if r.status == "done"]
             targets = candidate.targets if candidate is not None else ()
-            diffs = [r.valid_accuracy - base[r.seed] for r in done
-                     if r.seed in base and math.isfinite(r.valid_accuracy)]  # fmt: skip
+            diffs = [r.valid_accuracy - base[r.seed] for r in done if name != ORIGINAL
+                     and r.seed in base and math.isfinite(r.valid_accuracy)]  # fmt: skip
             rows.append(
                 TrialRow(
                     name,
@@ -149,18 +153,20 @@ class Trial:
                     statistics.stdev(diffs) / math.sqrt(len(diffs)) if len(diffs) > 1 else math.nan,
                     sum(not set(targets) & set(r.findings) for r in done),
                     tuple(sorted({k for r in done for k in r.findings} - known)),
+                    tuple(sorted({k for r in done for k in r.findings} & known)),
                     tuple(sorted({r.error for r in runs.values() if r.error})),
                 )
             )
-        return cls(rows, list(results))
+        return cls(rows, list(results), root)
 
     @property
     def best(self) -> TrialRow | None:
-        """The variant to recommend: the most accurate of those that removed their findings
-        in every run and gained accuracy; else the most accurate that gained; else None."""
+        """The variant to recommend, among those that gained accuracy: the most accurate of
+        those whose runs no longer show the root cause; else of those that removed the
+        findings they target in every run; else of all; None when none gained."""
         tried = [r for r in self.rows if r.variant != ORIGINAL and r.gain > 0]
-        fixed = [r for r in tried if r.fixed]
-        pool = fixed or tried
+        root = [r for r in tried if self.root and r.done and self.root not in r.remaining]
+        pool = root or [r for r in tried if r.fixed] or tried
         return max(pool, key=lambda r: r.accuracy) if pool else None
 
     def markdown(self) -> str:
@@ -182,7 +188,8 @@ class Trial:
         best = self.best
         if best is None:
             return "No remedy beat the original run: the findings' causes lie elsewhere."
-        gone = "its findings went away" if best.fixed else "its findings stayed"
+        left = ", ".join(best.remaining)
+        gone = f"still found: {left}" if left else "none of the original's findings is left"
         return (
             f"Recommended: {best.variant} ({best.changes or 'no change'}): "
             f"{_gain(best)} valid accuracy over {best.done} seed(s); {gone}."
@@ -209,6 +216,7 @@ class Trial:
         """A JSON-ready mapping: the rows and the recommended variant's name."""
         best = self.best
         return {
+            "root": self.root,
             "rows": [asdict(r) for r in self.rows],
             "recommended": best.variant if best else None,
             "verdict": self.verdict(),
@@ -244,6 +252,11 @@ def _gone(row: TrialRow) -> str:
 
 def _new(row: TrialRow) -> str:
     return ", ".join(row.new) if row.variant != ORIGINAL and row.new else "-"
+
+
+def root_cause(findings: Iterable[Finding]) -> str:
+    """The kind of the first warning or error: the diagnosis ranks causes first."""
+    return next((f.kind for f in findings if f.severity in SERIOUS), "")
 
 
 def best_pair(
@@ -315,11 +328,11 @@ def try_remedies(
     def run(variants_now: Mapping[str, Candidate | None]) -> Trial:
         for name, candidate in variants_now.items():
             for seed in seeds:
-                result = _run_python(make_learner, name, candidate, seed, epochs)
+                result = trial_run(make_learner, name, candidate, seed, epochs)
                 results.append(result)
                 if log is not None:
                     log(f"{name}, seed {seed}: {_outcome(result)}")
-        return Trial.of(results, variants, python_changes)
+        return Trial.of(results, variants, python_changes, root_cause(findings))
 
     trial = run(variants)
     both = best_pair(findings, singles, trial, lambda a, b: True) if pair else None
@@ -335,14 +348,16 @@ def _outcome(r: RunResult) -> str:
     return f"valid accuracy {r.valid_accuracy:.4f}, findings: {', '.join(r.findings) or '-'}"
 
 
-def _run_python(
+def trial_run(
     make_learner: Callable[[], Learner],
     name: str,
     candidate: Candidate | None,
     seed: int,
     epochs: int,
 ) -> RunResult:
-    """Seed, build, change and train one run; its numbers, or the error that stopped it."""
+    """One run of a trial: seed, build, apply the candidate's changes, train `epochs`
+    quietly; its numbers and the kinds of its warnings and errors, or the error that
+    stopped it."""
     from .callbacks import ActivationStats, AvgStats
     from .remedies import CHANGES
     from .rng import seed_everything

@@ -241,7 +241,8 @@ check_init = fixed(
     "look at the initialisation of this layer and of the one before it: the units are "
     "constant from the first step",
     "a large negative bias before a ReLU, weights of zero, or inputs far too large (inspect "
-    "the layers' .bias and .weight, and the inputs' scale)",
+    "the layers' .bias and .weight, and the inputs' scale); lookinside.remedies."
+    "kaiming_init(model) re-initialises every conv and linear layer, biases at zero",
 )
 labels = fixed(
     "check_labels",

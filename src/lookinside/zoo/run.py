@@ -221,13 +221,13 @@ def run_case(case: Case) -> CaseResult:
     oracle = FirstNonFinite(model)
     start = time.perf_counter()
     try:
-        with contextlib.redirect_stdout(io.StringIO()), _quiet_numpy():
+        with contextlib.redirect_stdout(io.StringIO()), quiet_numpy():
             trained = _watch_loop if case.loop == "watch" else _learner
             diagnosis, acc = trained(case, model, dls, oracle)
     finally:
         oracle.remove()
     try:
-        with _quiet_numpy():
+        with quiet_numpy():
             findings = diagnosis()
     except Exception as e:  # a diagnosis that crashes fails the case, it does not stop the zoo
         result = CaseResult(case.name, [], acc, time.perf_counter() - start, oracle.first)
@@ -238,7 +238,7 @@ def run_case(case: Case) -> CaseResult:
     return result
 
 
-def _optimizer(case: Case, model: nn.Module) -> Callable[..., torch.optim.Optimizer]:
+def optimizer_for(case: Case, model: nn.Module) -> Callable[..., torch.optim.Optimizer]:
     make = OPTIMIZERS[case.opt]
     if case.params is None:
         return make
@@ -258,7 +258,7 @@ def _learner(
 
     telemetry = ActivationStats()
     learn = Learner(
-        model, dls, loss_func=case.loss, lr=case.lr, opt_func=_optimizer(case, model),
+        model, dls, loss_func=case.loss, lr=case.lr, opt_func=optimizer_for(case, model),
         cbs=[telemetry, LambdaCallback(after_loss=check_loss)],
         metrics=[case.metric] if case.metric is not None else [],
     )  # fmt: skip
@@ -277,7 +277,7 @@ def _watch_loop(
     case: Case, model: nn.Module, dls: DataLoaders, oracle: FirstNonFinite
 ) -> tuple[Diagnosis, float]:
     """The hand-written loop a PyTorch user has, watched from outside."""
-    opt = _optimizer(case, model)(model.parameters(), lr=case.lr)
+    opt = optimizer_for(case, model)(model.parameters(), lr=case.lr)
     with watch(model) as w:
         for _ in range(case.epochs):
             model.train()
@@ -300,7 +300,7 @@ def _watch_loop(
 
 
 @contextlib.contextmanager
-def _quiet_numpy() -> Any:
+def quiet_numpy() -> Any:
     import numpy as np
 
     with np.errstate(all="ignore"):
