@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lookinside.ablate import duration, run_study
+from lookinside.ablate import duration, extends, run_study
 from lookinside.cli import main
 from lookinside.errors import LookinsideError
 from lookinside.study import load_study
@@ -104,6 +104,18 @@ def test_another_study_in_the_same_directory_is_refused(study_file: Path, tmp_pa
     (out).mkdir()
     (out / "study.json").write_text(json.dumps({"name": "other"}))
     assert main(["ablate", str(study_file), "--out", str(out)]) == 2
+
+
+def test_a_study_may_grow_new_variants_but_not_change_its_own() -> None:
+    saved = {"name": "s", "seeds": [0, 1], "variants": {"a": {"lr": 0.1}}}
+    grown = {**saved, "variants": {"a": {"lr": 0.1}, "b": {"lr": 0.2}}}
+    assert extends(saved, saved) and extends(grown, saved)
+    assert not extends(saved, grown)  # a variant gone
+    assert not extends({**grown, "variants": {"a": {"lr": 0.3}, "b": {}}}, saved)
+    assert not extends({**grown, "seeds": [0]}, saved) and not extends(
+        {**grown, "name": "t"}, saved
+    )
+    assert not extends(saved, {"name": "other"}) and not extends(saved, [1, 2])
 
 
 def test_jobs_run_in_parallel_processes_with_the_same_results(

@@ -81,3 +81,25 @@ def test_the_independent_check_finds_the_first_non_finite_layer_and_step() -> No
         check.loss(out.sum())
     check.remove()
     assert check.first == ("0", 2) and not model._forward_hooks
+
+
+def test_every_faulty_case_has_a_healthy_twin() -> None:
+    from lookinside.zoo.twins import FIXES, faulty_cases, twin
+
+    faulty = faulty_cases()
+    assert {c.name for c in faulty} == set(FIXES)
+    for case in faulty:
+        healthy = twin(case)
+        assert healthy.healthy and healthy.name == f"{case.name}-twin"
+        changed = {k for k in FIXES[case.name] if getattr(healthy, k) != getattr(case, k)}
+        assert changed == set(FIXES[case.name]), case.name  # each fix changes something
+
+
+def test_a_repair_on_the_zoo_removes_the_finding_and_recovers_the_accuracy() -> None:
+    from lookinside.zoo.repair import repair_case
+
+    repair = repair_case(case_named("mlp-softmax"), seeds=(0,))
+    assert repair.repairable and repair.best is not None
+    assert repair.best.variant == "return_logits" and repair.removed
+    assert repair.original.accuracy < 0.6 < repair.twin_accuracy
+    assert repair.recovered > 0.9 and repair.repaired

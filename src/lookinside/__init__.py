@@ -1,5 +1,6 @@
 """lookinside: a small PyTorch training library for looking inside the model while it trains."""
 
+from . import remedies
 from .callback import Callback, LambdaCallback
 from .callbacks import (
     ActivationStats,
@@ -40,6 +41,7 @@ from .lr_finder import LRFindResult
 from .models import cnn
 from .schedules import Schedule, combine_scheds, sched_cos, sched_exp, sched_lin, sched_no
 from .telemetry import LayerStats, Telemetry
+from .trial import Trial, try_remedies
 from .watcher import Watcher, watch
 
 __version__ = "0.1.0"
@@ -81,6 +83,7 @@ __all__ = [
     "TensorLoader",
     "TrainConfig",
     "TrainEval",
+    "Trial",
     "Watcher",
     "__version__",
     "accuracy",
@@ -90,10 +93,12 @@ __all__ = [
     "diagnose",
     "download_mnist",
     "load_mnist",
+    "remedies",
     "sched_cos",
     "sched_exp",
     "sched_lin",
     "sched_no",
+    "try_remedies",
     "view_tfm",
     "watch",
 ]
