@@ -44,3 +44,15 @@ def test_variant_names_cannot_break_the_summary_table() -> None:
     s = VariantSummary("a | b\nc", 1, 0, 0.5, math.nan, 0.7, 1.0, 10, {})
     row = summary_markdown([s], 1).splitlines()[2]
     assert row.startswith("| a \\| b c | 50.00% |") and row.count(" | ") == 5
+
+
+def test_a_run_that_diverged_before_its_first_epoch_is_counted_not_averaged() -> None:
+    """A run stopped by a non-finite loss in its first epoch has no accuracy (NaN): the
+    summary is over the others and says how many diverged (statistics.stdev raised on NaN)."""
+    results = [result("a", 0, 0.9), result("a", 1, 0.8), result("a", 2, math.nan)]
+    (a,) = summarize(results)
+    assert a.acc_mean == pytest.approx(0.85) and a.acc_std == pytest.approx(
+        statistics.stdev([0.9, 0.8])
+    )
+    assert a.diverged == 1 and a.failed == 0 and math.isfinite(a.loss_mean)
+    assert "85.00% ± 7.07% (1 diverged)" in summary_markdown([a], 3)

@@ -32,7 +32,7 @@ def by_options(r: Remedy) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((k, repr(v)) for k, v in r.options.items()))
 
 
-def test_candidates_merge_remedies_that_make_the_same_change_and_skip_info() -> None:
+def test_candidates_merge_remedies_that_make_the_same_change_notes_included() -> None:
     findings = [
         finding("vanishing_gradients", NOT_INSTANCE, KAIMING),
         finding("dead_activations", NORM, LEAKY, LABELS),
@@ -41,7 +41,7 @@ def test_candidates_merge_remedies_that_make_the_same_change_and_skip_info() -> 
     found = candidates(findings, lambda r: bool(r.options), by_options)
     assert [c.name for c in found] == ["not_instance_norm", "kaiming_init", "general_relu"]
     assert found[0].targets == ("vanishing_gradients", "dead_activations")  # norm=batch twice
-    assert found[1].targets == ("vanishing_gradients",)  # the info finding adds nothing
+    assert found[1].targets == ("vanishing_gradients", "vanishing")  # a note's remedy too
     by_name = candidates(findings, lambda r: True, lambda r: r.name)
     assert [c.name for c in by_name] == [
         "not_instance_norm", "kaiming_init", "add_norm", "general_relu", "check_labels"
@@ -100,6 +100,18 @@ def test_the_recommendation_prefers_a_remedy_that_removes_the_root_cause() -> No
     unrooted = Trial.of(results, variants, lambda c: "")  # both fixed what they target
     assert unrooted.best is not None and unrooted.best.variant == "general_relu"
     assert "still found: inputs" in unrooted.verdict()
+
+
+def test_a_variant_that_diverged_is_shown_so_and_recommended_last() -> None:
+    steady, wild = Candidate((KAIMING,), ("exploding",)), Candidate((LEAKY,), ("exploding",))
+    results = [result(ORIGINAL, s, 0.5) for s in (0, 1)]
+    results += [result("kaiming_init", s, 0.6) for s in (0, 1)]
+    results += [result("general_relu", 0, 0.95), result("general_relu", 1, math.nan)]
+    trial = trial_of(results, steady, wild)
+    assert [r.diverged for r in trial.rows] == [0, 0, 1]
+    assert trial.rows[2].gain == pytest.approx(0.45)  # over the seed where both finished
+    assert trial.best is not None and trial.best.variant == "kaiming_init"
+    assert "0.9500 (1 of 2 diverged)" in trial.markdown()
 
 
 def test_no_recommendation_when_nothing_beats_the_original() -> None:

@@ -54,6 +54,7 @@ def _execute(run: Run, run_dir: Path) -> RunResult:
             statistics.mean(h.seconds for h in result.history) if result.history else math.nan,
             sum(p.numel() for p in result.learn.model.parameters()),
             sorted({f.kind for f in result.findings or [] if f.severity != "info"}),
+            notes=sorted({f.kind for f in result.findings or [] if f.severity == "info"}),
         )
     except (LookinsideError, ValueError, RuntimeError) as e:
         run_dir.mkdir(parents=True, exist_ok=True)

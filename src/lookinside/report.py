@@ -197,15 +197,13 @@ def render_run_report(run_dir: str | Path) -> str:
 
 def render_study_report(out: str | Path) -> str:
     """The HTML of a study directory's report: the summary, the plots, a link to each run."""
-    from .study_results import load_results, summarize
+    from .study_results import accuracy_cell, load_results, summarize
 
     out = Path(out)
     results = load_results(out)
     summary_rows = []
     for s in summarize(results):
-        acc = f"{s.acc_mean:.2%} ± {s.acc_std:.2%}" + (
-            " (≈ best, within noise)" if s.within_noise_of_best else ""
-        )
+        acc = accuracy_cell(s)
         found = ", ".join(f"{k} ({n})" for k, n in sorted(s.findings.items())) or "-"
         summary_rows.append([s.variant, acc, s.loss_mean, s.seconds, f"{s.params:,}", found])
     links = []

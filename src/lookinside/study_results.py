@@ -34,6 +34,7 @@ class RunResult:
     params: int = 0
     findings: list[str] = field(default_factory=list)  # kinds of its warnings and errors
     error: str = ""
+    notes: list[str] = field(default_factory=list)  # kinds of its info findings
 
 
 def read_result(path: Path) -> RunResult:
@@ -58,13 +59,16 @@ class VariantSummary:
     params: int
     findings: dict[str, int]
     within_noise_of_best: bool = False
+    diverged: int = 0  # finished runs without a valid accuracy (stopped by a non-finite loss)
 
 
 def summarize(results: list[RunResult]) -> list[VariantSummary]:
     """Mean and sample std over seeds per variant (in study order), and the noise comparison.
 
     A variant is marked within noise of the best when the difference of the mean accuracies is
-    smaller than the spread of that difference, sqrt(std_a² + std_b²).
+    smaller than the spread of that difference, sqrt(std_a² + std_b²). Runs stopped by a
+    non-finite loss before their first epoch ended have no accuracy: they are counted as
+    `diverged`, and the means are over the others.
     """
     by_variant: dict[str, list[RunResult]] = {}
     for r in results:
@@ -72,7 +76,8 @@ def summarize(results: list[RunResult]) -> list[VariantSummary]:
     summaries = []
     for variant, rs in by_variant.items():
         done = [r for r in rs if r.status == "done"]
-        accs = [r.valid_accuracy for r in done]
+        accs = [r.valid_accuracy for r in done if math.isfinite(r.valid_accuracy)]
+        losses = [r.valid_loss for r in done if math.isfinite(r.valid_loss)]
         summaries.append(
             VariantSummary(
                 variant,
@@ -80,10 +85,11 @@ def summarize(results: list[RunResult]) -> list[VariantSummary]:
                 len(rs) - len(done),
                 statistics.mean(accs) if accs else math.nan,
                 statistics.stdev(accs) if len(accs) > 1 else math.nan,
-                statistics.mean(r.valid_loss for r in done) if done else math.nan,
+                statistics.mean(losses) if losses else math.nan,
                 statistics.mean(r.seconds_per_epoch for r in done) if done else math.nan,
                 done[0].params if done else 0,
                 dict(Counter(k for r in done for k in r.findings)),
+                diverged=len(done) - len(accs),
             )
         )
     ranked = [s for s in summaries if not math.isnan(s.acc_mean)]
@@ -100,6 +106,20 @@ def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
+def accuracy_cell(s: VariantSummary) -> str:
+    """A variant's accuracy as its summary shows it: mean ± std, and what to know beside."""
+    acc = (
+        f"{s.acc_mean:.2%} ± {s.acc_std:.2%}" if not math.isnan(s.acc_std) else f"{s.acc_mean:.2%}"
+    )
+    if s.within_noise_of_best:
+        acc += " (≈ best, within noise)"
+    if s.failed:
+        acc += f" ({s.failed} failed)"
+    if s.diverged:
+        acc += f" ({s.diverged} diverged)"
+    return acc
+
+
 def summary_markdown(summaries: list[VariantSummary], n_seeds: int) -> str:
     """The summary table: one row per variant."""
     lines = [
@@ -107,15 +127,7 @@ def summary_markdown(summaries: list[VariantSummary], n_seeds: int) -> str:
         "|:---|---:|---:|---:|---:|:---|",
     ]
     for s in summaries:
-        acc = (
-            f"{s.acc_mean:.2%} ± {s.acc_std:.2%}"
-            if not math.isnan(s.acc_std)
-            else f"{s.acc_mean:.2%}"
-        )
-        if s.within_noise_of_best:
-            acc += " (≈ best, within noise)"
-        if s.failed:
-            acc += f" ({s.failed} failed)"
+        acc = accuracy_cell(s)
         found = (
             ", ".join(f"{k} ({n}/{s.runs - s.failed})" for k, n in sorted(s.findings.items()))
             or "-"
@@ -140,6 +152,7 @@ def results_csv(results: list[RunResult], out: Path) -> str:
     for r in results:
         row = asdict(r)
         row["findings"] = ";".join(r.findings)
+        row["notes"] = ";".join(r.notes)
         row["run_dir"] = _relative(Path(r.run_dir), out)
         writer.writerow(row)
     return buf.getvalue()
@@ -171,6 +184,7 @@ def load_results(out: Path) -> list[RunResult]:
             int(r["params"]),
             [k for k in r["findings"].split(";") if k],
             r["error"],
+            [k for k in (r.get("notes") or "").split(";") if k],  # none before notes were kept
         )
         for r in rows
     ]

@@ -56,13 +56,13 @@ def candidates(
     usable: Callable[[Remedy], bool],
     key: Callable[[Remedy], Hashable],
 ) -> list[Candidate]:
-    """One candidate per distinct usable remedy of the warnings and errors, in the
-    diagnosis' order (causes first). Remedies with the same `key` (the same option changes,
-    or the same Python change) are one candidate that addresses each of their findings."""
+    """One candidate per distinct usable remedy of the findings, notes (`info`) included,
+    in the diagnosis' order (causes first: the lesson's default init is a note that the
+    activations shrink before it is a warning that they rise and crash). Remedies with the
+    same `key` (the same option changes, or the same Python change) are one candidate that
+    addresses each of their findings."""
     found: dict[Hashable, Candidate] = {}
     for f in findings:
-        if f.severity not in SERIOUS:
-            continue
         for r in f.remedies:
             if not usable(r):
                 continue
@@ -95,6 +95,7 @@ class TrialRow:
     cleared: int
     new: tuple[str, ...] = ()  # kinds its runs found that no run of the original did
     remaining: tuple[str, ...] = ()  # kinds of the original's that some of its runs still show
+    diverged: int = 0  # finished runs without a valid accuracy (stopped by a non-finite loss)
     errors: tuple[str, ...] = ()
 
     @property
@@ -132,7 +133,7 @@ class Trial:
             by_variant.setdefault(r.variant, {})[r.seed] = r
         base = {s: r.valid_accuracy for s, r in by_variant.get(ORIGINAL, {}).items()
                 if r.status == "done" and math.isfinite(r.valid_accuracy)}  # fmt: skip
-        known = {k for r in by_variant.get(ORIGINAL, {}).values() for k in r.findings}
+        known = {k for r in by_variant.get(ORIGINAL, {}).values() for k in _kinds(r)}
         rows = []
         for name, candidate in variants.items():
             runs = by_variant.get(name, {})
@@ -151,9 +152,10 @@ class Trial:
                     *_mean_std([r.valid_loss for r in done]),
                     statistics.fmean(diffs) if diffs else math.nan,
                     statistics.stdev(diffs) / math.sqrt(len(diffs)) if len(diffs) > 1 else math.nan,
-                    sum(not set(targets) & set(r.findings) for r in done),
-                    tuple(sorted({k for r in done for k in r.findings} - known)),
-                    tuple(sorted({k for r in done for k in r.findings} & known)),
+                    sum(not set(targets) & _kinds(r) for r in done),
+                    tuple(sorted({k for r in done for k in _kinds(r)} - known)),
+                    tuple(sorted({k for r in done for k in _kinds(r)} & known)),
+                    sum(not math.isfinite(r.valid_accuracy) for r in done),
                     tuple(sorted({r.error for r in runs.values() if r.error})),
                 )
             )
@@ -163,8 +165,10 @@ class Trial:
     def best(self) -> TrialRow | None:
         """The variant to recommend, among those that gained accuracy: the most accurate of
         those whose runs no longer show the root cause; else of those that removed the
-        findings they target in every run; else of all; None when none gained."""
-        tried = [r for r in self.rows if r.variant != ORIGINAL and r.gain > 0]
+        findings they target in every run; else of all; None when none gained. A variant
+        with a diverged run comes after every one without."""
+        gained = [r for r in self.rows if r.variant != ORIGINAL and r.gain > 0]
+        tried = [r for r in gained if not r.diverged] or gained
         root = [r for r in tried if self.root and r.done and self.root not in r.remaining]
         pool = root or [r for r in tried if r.fixed] or tried
         return max(pool, key=lambda r: r.accuracy) if pool else None
@@ -178,7 +182,7 @@ class Trial:
         ]
         for r in self.rows:
             lines.append(
-                f"| {r.variant} | {r.changes or '-'} | {_pm(r.accuracy, r.accuracy_std)} | "
+                f"| {r.variant} | {r.changes or '-'} | {_accuracy(r)} | "
                 f"{_gain(r)} | {_pm(r.loss, r.loss_std)} | {_gone(r)} | {_new(r)} |"
             )
         return "\n".join(lines) + "\n\n" + self.verdict() + "\n"
@@ -202,7 +206,7 @@ class Trial:
         head = ("variant", "changes", "valid accuracy", "gain vs original", "valid loss",
                 "findings gone", "new findings")  # fmt: skip
         rows = [
-            [r.variant, r.changes or "-", _pm(r.accuracy, r.accuracy_std), _gain(r),
+            [r.variant, r.changes or "-", _accuracy(r), _gain(r),
              _pm(r.loss, r.loss_std), _gone(r), _new(r)]
             for r in self.rows
         ]  # fmt: skip
@@ -223,6 +227,11 @@ class Trial:
         }
 
 
+def _kinds(result: RunResult) -> set[str]:
+    """Every kind of finding a run gave, notes included."""
+    return {*result.findings, *result.notes}
+
+
 def _mean_std(values: Sequence[float]) -> tuple[float, float]:
     finite = [v for v in values if math.isfinite(v)]
     if not finite:
@@ -234,6 +243,11 @@ def _pm(mean: float, std: float) -> str:
     if not math.isfinite(mean):
         return "-"
     return f"{mean:.4f}" + (f" ± {std:.4f}" if math.isfinite(std) else "")
+
+
+def _accuracy(row: TrialRow) -> str:
+    shown = _pm(row.accuracy, row.accuracy_std)
+    return f"{shown} ({row.diverged} of {row.done} diverged)" if row.diverged else shown
 
 
 def _gain(row: TrialRow) -> str:
@@ -266,10 +280,10 @@ def best_pair(
     compatible: Callable[[Candidate, Candidate], bool],
 ) -> Candidate | None:
     """The best remedy of the first finding together with the best of the second (best: the
-    most accurate in `trial`), when two findings were made, their bests differ and can be
-    combined; else None."""
+    most accurate in `trial`; findings without a remedy tried are passed over), when two
+    findings were made, their bests differ and can be combined; else None."""
     rows = {r.variant: r for r in trial.rows}
-    kinds = list(dict.fromkeys(f.kind for f in findings if f.severity in SERIOUS))
+    kinds = list(dict.fromkeys(f.kind for f in findings))
     bests: list[Candidate] = []
     for kind in kinds:
         tried = [c for c in singles if kind in c.targets and rows.get(c.name)
@@ -375,7 +389,7 @@ def trial_run(
         avg = learn.find_cb(AvgStats)
         values = avg.last.values if avg is not None and avg.last is not None else {}
         metric = next((k for k in values if k.startswith("valid_") and k != "valid_loss"), "")
-        kinds = sorted({f.kind for f in stats.diagnose() if f.severity in SERIOUS})
+        found = stats.diagnose()
         return RunResult(
             name,
             seed,
@@ -385,7 +399,8 @@ def trial_run(
             values.get("valid_loss", math.nan),
             values.get("train_loss", math.nan),
             params=sum(p.numel() for p in learn.model.parameters()),
-            findings=kinds,
+            findings=sorted({f.kind for f in found if f.severity in SERIOUS}),
+            notes=sorted({f.kind for f in found if f.severity not in SERIOUS}),
         )
     except (LookinsideError, ValueError, RuntimeError) as e:
         return RunResult(name, seed, "", "failed", error=str(e))

@@ -80,7 +80,7 @@ class Repair:
         if best is None or best.done == 0:
             return False
         runs = [r for r in self.trial.results if r.variant == best.variant and r.status == "done"]
-        return not any(set(r.findings) & set(self.kinds) for r in runs)
+        return not any({*r.findings, *r.notes} & set(self.kinds) for r in runs)
 
     @property
     def recovered(self) -> float:
