@@ -12,6 +12,7 @@ from lookinside.cli import main
 from lookinside.diagnosis.findings import Remedy
 from lookinside.fix import command
 from lookinside.study_results import RunResult
+from lookinside.train import Interrupted
 from lookinside.trial import ORIGINAL, Candidate, Trial
 
 TINY = ["--arch", "4,8", "--epochs", "1"]
@@ -92,3 +93,21 @@ def test_the_recommended_command_shows_what_differs_from_the_defaults() -> None:
     assert command(base, trial, {ORIGINAL: None, "kaiming_init": kaiming}) == (
         "lookinside train --lr 0.9 --channels-last"
     )
+
+
+@pytest.mark.parametrize("stop", [KeyboardInterrupt(), Interrupted(Path("r"), Path("r/c.pt"))])
+def test_an_interrupted_trial_says_how_to_resume(
+    stop: BaseException, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C between two runs, or inside one (`train` raises `Interrupted`): exit 130 and
+    the command that resumes."""
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise stop
+
+    monkeypatch.setattr("lookinside.fix.fix_run", interrupted)
+    assert main(["fix", "runs/x", "--quick", "--seeds", "2"]) == 130
+    assert capsys.readouterr().err.splitlines() == [
+        "lookinside fix: interrupted; the finished runs are kept.",
+        "Resume with: lookinside fix runs/x --out runs/x/fix-quick --seeds 2 --quick",
+    ]

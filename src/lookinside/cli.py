@@ -249,7 +249,7 @@ def cmd_ablate(args: argparse.Namespace) -> int:
     out = Path(args.out or f"runs/{study.directory}" + ("-quick" if args.quick else ""))
     try:
         results = run_study(study, out, jobs=args.jobs, only=args.only)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Interrupted):  # between runs, or inside one
         again = " ".join(["lookinside ablate", shlex.quote(args.study), "--out",
                           shlex.quote(str(out))] + (["--quick"] if args.quick else [])
                          + (["--yes"] if args.yes else []))  # fmt: skip
@@ -276,7 +276,7 @@ def cmd_fix(args: argparse.Namespace) -> int:
         raise LookinsideError(f"--jobs must be at least 1, not {args.jobs}.")
     try:
         _, out = fix_run(args.run_dir, args.out, args.quick, args.seeds, args.jobs)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Interrupted):  # between runs, or inside one
         where = args.out or str(Path(args.run_dir) / TRIAL_DIRS[args.quick])
         again = ["lookinside fix", shlex.quote(args.run_dir), "--out", shlex.quote(where),
                  "--seeds", str(args.seeds)] + (["--quick"] if args.quick else [])  # fmt: skip
