@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import math
 import statistics
 
@@ -84,7 +85,7 @@ def test_the_recommendation_prefers_a_remedy_that_removes_its_finding() -> None:
     assert "none of the original's findings is left" in trial.verdict()
     table = trial.markdown()
     assert "| kaiming_init | init | 0.7000 ± 0.0000 | +20.00 ± 0.00 pts |" in table
-    assert "1/2 (vanishing)" in table
+    assert "| vanishing 2/2 |" in table and "| vanishing 1/2 |" in table
 
 
 def test_the_recommendation_prefers_a_remedy_that_removes_the_root_cause() -> None:
@@ -128,7 +129,8 @@ def test_no_recommendation_when_nothing_beats_the_original() -> None:
         row.failed == 1 and row.done == 1 and row.new == ("chance",) and row.errors == ("diverged",)
     )
     assert math.isnan(row.gain_err)  # one seed: no error bar
-    assert "1 failed" in trial.markdown() and "<td>chance</td>" in trial._repr_html_()
+    assert "dead_activations 1/1 (1 failed)" in trial.markdown()
+    assert "<td>chance</td>" in trial._repr_html_()
 
 
 def test_the_pair_joins_the_best_remedy_of_each_of_the_first_two_findings() -> None:
@@ -142,9 +144,10 @@ def test_the_pair_joins_the_best_remedy_of_each_of_the_first_two_findings() -> N
     assert pair.targets == ("rise_and_crash", "dead_activations")
     assert pair.options == {"init": "kaiming", "act": "general"}
     assert best_pair(findings, singles, trial, lambda a, b: False) is None
-    accs["add_norm"] = 0.95  # one remedy is best for both findings: no pair
+    accs["add_norm"] = 0.95  # best for both findings: the second's next best joins it
     results = [result(ORIGINAL, 0, 0.5)] + [result(n, 0, a) for n, a in accs.items()]
-    assert best_pair(findings, singles, trial_of(results, *singles), lambda a, b: True) is None
+    pair = best_pair(findings, singles, trial_of(results, *singles), lambda a, b: True)
+    assert pair is not None and pair.name == "add_norm + general_relu"
     assert best_pair(findings[:1], singles, trial, lambda a, b: True) is None
 
 
@@ -185,3 +188,19 @@ def test_try_remedies_finds_that_dropping_the_softmax_repairs_the_run() -> None:
 def test_try_remedies_needs_a_remedy_it_can_apply() -> None:
     with pytest.raises(li.LookinsideError, match="none of the findings"):
         try_remedies(softmax_learner, [finding("chance", LABELS)], seeds=(0,))
+
+
+def test_a_trial_reads_back_from_its_json_and_refuses_what_is_not_one() -> None:
+    fix = Candidate((KAIMING,), ("vanishing", "dead_activations"))
+    results = [result(ORIGINAL, s, 0.5, "vanishing", "dead_activations") for s in (0, 1)]
+    results += [result("kaiming_init", 0, 0.8), result("kaiming_init", 1, 0.7, "dead_activations")]
+    trial = trial_of(results, fix)
+    assert trial.rows[1].gone == (("vanishing", 2), ("dead_activations", 1))
+    again = Trial.from_dict(json.loads(json.dumps(trial.to_dict())), "trial.json")
+    assert again.markdown() == trial.markdown() and again.rows[1].gone == trial.rows[1].gone
+    bads: list[object] = [[], {"rows": [{"variant": "x"}]}, {"rows": "x"}]
+    for bad in bads:
+        with pytest.raises(
+            li.LookinsideError, match=r"^trial.json does not hold a trial's rows\.$"
+        ):
+            Trial.from_dict(bad, "trial.json")

@@ -129,29 +129,9 @@ def _trial(out: Path) -> list[str]:
     if not path.is_file():
         return []
     trial = read_json(path)
-    rows = trial.get("rows") if isinstance(trial, dict) else None
-    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-        raise LookinsideError(f"{path} does not hold a trial's rows.")
-    from .trial import Trial, TrialRow
+    from .trial import Trial
 
-    try:
-        table = Trial(
-            [
-                TrialRow(
-                    **{
-                        **r,
-                        **{
-                            k: tuple(r.get(k, ()))
-                            for k in ("targets", "new", "remaining", "errors")
-                        },
-                    }
-                )
-                for r in rows
-            ],
-            [],
-        )
-    except (TypeError, KeyError):
-        raise LookinsideError(f"{path} does not hold a trial's rows.") from None
+    table = Trial.from_dict(trial, str(path))
     command = str(trial.get("command") or "")
     shown = f"<p><code>{escape(command)}</code></p>" if command else ""
     return ["<h2>Trial of the remedies</h2>", table._repr_html_(), shown]

@@ -93,10 +93,20 @@ class TrialRow:
     gain: float
     gain_err: float
     cleared: int
+    gone: tuple[tuple[str, int], ...] = ()  # per target: the runs that no longer show it
+    paired: int = 0  # seeds on which it and the original both have an accuracy (the gain's)
     new: tuple[str, ...] = ()  # kinds its runs found that no run of the original did
     remaining: tuple[str, ...] = ()  # kinds of the original's that some of its runs still show
     diverged: int = 0  # finished runs without a valid accuracy (stopped by a non-finite loss)
     errors: tuple[str, ...] = ()
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> TrialRow:
+        """The inverse of `dataclasses.asdict` through JSON (lists back to tuples); fields
+        that an older trial.json lacks take their defaults."""
+        tuples = {k: tuple(d[k]) for k in ("targets", "new", "remaining", "errors") if k in d}
+        gone = tuple((str(k), int(n)) for k, n in d.get("gone", ()))
+        return cls(**{**d, **tuples, "gone": gone})
 
     @property
     def done(self) -> int:
@@ -153,6 +163,8 @@ class Trial:
                     statistics.fmean(diffs) if diffs else math.nan,
                     statistics.stdev(diffs) / math.sqrt(len(diffs)) if len(diffs) > 1 else math.nan,
                     sum(not set(targets) & _kinds(r) for r in done),
+                    tuple((k, sum(k not in _kinds(r) for r in done)) for k in targets),
+                    len(diffs),
                     tuple(sorted({k for r in done for k in _kinds(r)} - known)),
                     tuple(sorted({k for r in done for k in _kinds(r)} & known)),
                     sum(not math.isfinite(r.valid_accuracy) for r in done),
@@ -194,9 +206,14 @@ class Trial:
             return "No remedy beat the original run: the findings' causes lie elsewhere."
         left = ", ".join(best.remaining)
         gone = f"still found: {left}" if left else "none of the original's findings is left"
+        original = next((r for r in self.rows if r.variant == ORIGINAL), None)
+        diverged = ""
+        if original is not None and original.diverged > best.diverged:
+            diverged = (f"; the original diverged in {original.diverged} of {original.done} "
+                        f"seed(s), it in {best.diverged or 'none'}")  # fmt: skip
         return (
             f"Recommended: {best.variant} ({best.changes or 'no change'}): "
-            f"{_gain(best)} valid accuracy over {best.done} seed(s); {gone}."
+            f"{_gain(best)} valid accuracy over {best.paired} seed(s); {gone}{diverged}."
         )
 
     def __str__(self) -> str:
@@ -215,6 +232,18 @@ class Trial:
         )
         header = "".join(f"<th>{escape(h)}</th>" for h in head)
         return f"<table><tr>{header}</tr>{cells}</table><p>{escape(self.verdict())}</p>"
+
+    @classmethod
+    def from_dict(cls, d: Any, source: str) -> Trial:
+        """A trial's table read back from its `to_dict()` (the runs are not kept there), or
+        one sentence naming `source` when `d` is not one."""
+        rows = d.get("rows") if isinstance(d, dict) else None
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise LookinsideError(f"{source} does not hold a trial's rows.")
+        try:
+            return cls([TrialRow.from_dict(r) for r in rows], [], str(d.get("root", "")))
+        except (TypeError, ValueError):
+            raise LookinsideError(f"{source} does not hold a trial's rows.") from None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping: the rows and the recommended variant's name."""
@@ -260,8 +289,9 @@ def _gain(row: TrialRow) -> str:
 def _gone(row: TrialRow) -> str:
     if not row.targets:
         return "-"
-    failed = f", {row.failed} failed" if row.failed else ""
-    return f"{row.cleared}/{row.done} ({', '.join(row.targets)}){failed}"
+    failed = f" ({row.failed} failed)" if row.failed else ""
+    gone = row.gone or tuple((k, row.cleared) for k in row.targets)
+    return ", ".join(f"{kind} {n}/{row.done}" for kind, n in gone) + failed
 
 
 def _new(row: TrialRow) -> str:
@@ -279,22 +309,21 @@ def best_pair(
     trial: Trial,
     compatible: Callable[[Candidate, Candidate], bool],
 ) -> Candidate | None:
-    """The best remedy of the first finding together with the best of the second (best: the
-    most accurate in `trial`; findings without a remedy tried are passed over), when two
-    findings were made, their bests differ and can be combined; else None."""
+    """The best remedy of the first finding together with the best other remedy, one that
+    combines with it, of the next finding that has one (best: the most accurate in `trial`;
+    findings without a remedy tried are passed over); None when fewer than two findings
+    have such remedies."""
     rows = {r.variant: r for r in trial.rows}
-    kinds = list(dict.fromkeys(f.kind for f in findings))
     bests: list[Candidate] = []
-    for kind in kinds:
-        tried = [c for c in singles if kind in c.targets and rows.get(c.name)
-                 and math.isfinite(rows[c.name].accuracy)]  # fmt: skip
+    for kind in dict.fromkeys(f.kind for f in findings):
+        tried = [c for c in singles if kind in c.targets and c.name in rows
+                 and math.isfinite(rows[c.name].accuracy) and c not in bests
+                 and all(compatible(b, c) for b in bests)]  # fmt: skip
         if tried:
-            best = max(tried, key=lambda c: rows[c.name].accuracy)
-            if best not in bests:
-                bests.append(best)
+            bests.append(max(tried, key=lambda c: rows[c.name].accuracy))
         if len(bests) == 2:
             break
-    if len(bests) < 2 or not compatible(*bests):
+    if len(bests) < 2:
         return None
     first, second = bests
     targets = tuple(dict.fromkeys((*first.targets, *second.targets)))
