@@ -45,9 +45,12 @@ def rows(repairs: list[Repair]) -> list[list[str]]:
             verdict = "its remedy does not apply to this model"
         elif not r.repairable:
             verdict = "no remedy in Python"
+        elif r.repaired:
+            verdict = "repaired"
+        elif best is None:
+            verdict = "no remedy helped"
         else:
-            verdict = "repaired" if r.repaired else (
-                "finding stays" if not r.removed else "accuracy not recovered")  # fmt: skip
+            verdict = "finding stays" if not r.removed else "accuracy not recovered"
         out.append([
             r.name, ", ".join(r.kinds), tried, best.variant if best else "-",
             f"{r.original.accuracy:.3f}", f"{best.accuracy:.3f}" if best else "-",
@@ -83,10 +86,12 @@ def main() -> None:
     repairable = [r for r in repairs if r.repairable]
     repaired = sum(r.repaired for r in repairable)
     share = repaired / len(repairable) if repairable else 0.0
+    inapplicable = sum(r.inapplicable for r in repairs)
     verdict = (
         f"repaired {repaired}/{len(repairable)} repairable cases ({share:.0%}, target "
-        f"≥ {TARGET:.0%}); {len(repairs) - len(repairable)} case(s) without a remedy in "
-        f"Python; {args.seeds} seed(s) per variant; {len(repairs)} cases in {wall:.0f} s with "
+        f"≥ {TARGET:.0%}); {len(repairs) - len(repairable) - inapplicable} case(s) without a "
+        f"remedy in Python, {inapplicable} whose remedy does not apply to the model; "
+        f"{args.seeds} seed(s) per variant; {len(repairs)} cases in {wall:.0f} s with "
         f"{args.jobs} worker(s): {'met' if share >= TARGET else 'missed'}"
     )
     print(table, verdict, sep="\n\n")

@@ -35,6 +35,7 @@ def test_the_tutorial_runs_top_to_bottom(tmp_path: Path) -> None:
     assert any("valid_accuracy" in s for s in shown)  # the fits' epoch rows
     assert any("LRFindResult(suggestion" in s for s in shown)
     assert any("warning vanishing_gradients" in s for s in shown)  # the deep sigmoid MLP
+    assert any("| kaiming_init |" in s and "Recommended: " in s for s in shown)  # its trial
     assert any("'valid_accuracy'" in s for s in shown)  # validate() after load()
     assert not list(tmp_path.iterdir())  # the model was saved into a temporary directory
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import lookinside as li
 from lookinside.cli import main
 from lookinside.diagnosis.findings import Remedy
 from lookinside.fix import command
@@ -30,6 +31,8 @@ def stalled_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_fix_trains_the_remedy_beside_the_original_and_recommends_it(
     stalled_run: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    assert main(["inspect", str(stalled_run)]) == 0
+    assert f"try its remedies: lookinside fix {stalled_run}" in capsys.readouterr().out
     assert main(["fix", str(stalled_run), "--seeds", "2"]) == 0
     out = capsys.readouterr().out
     trial_dir = stalled_run / "fix"
@@ -49,6 +52,9 @@ def test_fix_trains_the_remedy_beside_the_original_and_recommends_it(
     assert "Trial of the remedies" in study_page and "lookinside train" in study_page
     run_page = (stalled_run / "report.html").read_text()
     assert 'href="fix/report.html"' in run_page and "Recommended: raise_lr" in run_page
+    assert main(["inspect", str(stalled_run)]) == 0
+    said = capsys.readouterr().out.splitlines()[-1]
+    assert said.startswith(f"trial of its remedies ({trial_dir / 'report.html'}): Recommended")
     # Again: every run is kept, nothing retrains, the same table comes back.
     assert main(["fix", str(stalled_run), "--seeds", "2"]) == 0
     again = capsys.readouterr().out
@@ -111,3 +117,36 @@ def test_an_interrupted_trial_says_how_to_resume(
         "lookinside fix: interrupted; the finished runs are kept.",
         "Resume with: lookinside fix runs/x --out runs/x/fix-quick --seeds 2 --quick",
     ]
+
+
+def test_a_resumed_trial_keeps_the_pair_it_tried(tmp_path: Path) -> None:
+    """The pair joins the study after the single remedies: its study.json names it, and a
+    second `fix` must build the same study (else `ablate` refuses it as another)."""
+    from lookinside.fix import _pairs_tried
+
+    norm = Candidate((Remedy("add_norm", "", options={"norm": "batch"}),), ("vanishing",))
+    leaky = Candidate((Remedy("general_relu", "", options={"act": "general"}),), ("dead",))
+    (tmp_path / "study.json").write_text(json.dumps({"name": "fix r", "seeds": [0], "variants": {
+        "original": {}, "add_norm": {}, "general_relu": {}, "add_norm + general_relu": {},
+        "add_norm + unknown": {}}}))  # fmt: skip
+    pairs = _pairs_tried(tmp_path, [norm, leaky])
+    assert list(pairs) == ["add_norm + general_relu"]
+    assert pairs["add_norm + general_relu"].options == {"norm": "batch", "act": "general"}
+    assert pairs["add_norm + general_relu"].targets == ("vanishing", "dead")
+    assert _pairs_tried(tmp_path / "none", [norm, leaky]) == {}
+
+
+def test_remedies_that_change_nothing_or_cannot_run_are_left_out() -> None:
+    from lookinside.fix import option_candidates
+
+    def finding(*remedies: Remedy) -> li.Finding:
+        return li.Finding("rise_and_crash", "", (0, 0), "warning", "m", remedies=remedies)
+
+    same = Remedy("lower_lr", "", options={"lr": 0.4})  # the run's own lr
+    one_cycle = Remedy("warm_up", "", options={"sched": "one-cycle"})
+    norm = Remedy("add_norm", "", options={"norm": "batch"})
+    said: list[str] = []
+    kept = option_candidates([finding(same, one_cycle, norm)],
+                             {"lr": 0.4, "cuda_graph": True}, said.append)  # fmt: skip
+    assert [c.name for c in kept] == ["add_norm"]
+    assert len(said) == 1 and said[0].startswith("warm_up is left out: ")

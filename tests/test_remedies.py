@@ -372,3 +372,43 @@ def test_every_change_is_named_after_a_remedy_the_advice_gives() -> None:
         for makers in advice.REMEDIES.values():
             names |= {r.name for make in makers if (r := make(setup, ())) is not None}
     assert set(remedies.CHANGES) <= names
+
+
+def test_a_module_placed_twice_gets_a_norm_and_an_activation_at_each_place() -> None:
+    """`named_children` lists a shared module once; the transformations see every place."""
+    hidden, act = nn.Linear(8, 8), nn.ReLU()
+    model = nn.Sequential(nn.Linear(4, 8), act, hidden, act, hidden, act, nn.Linear(8, 2))
+    x = torch.randn(16, 4)
+    remedies.add_norm(model)
+    kinds = [type(m).__name__ for m in model]
+    assert kinds == ["Linear", "BatchNorm1d", "ReLU", "Linear", "BatchNorm1d", "ReLU",
+                     "Linear", "BatchNorm1d", "ReLU", "Linear"]  # fmt: skip
+    assert model[3] is model[6] and model[4] is not model[7]  # the weights stay shared
+    remedies.general_relu(model)
+    assert sum(isinstance(m, GeneralRelu) for m in model) == 3 and model(x).shape == (16, 2)
+
+
+def test_add_norm_never_overwrites_a_child_with_its_name() -> None:
+    model = nn.Sequential(OrderedDict(
+        [("fc", nn.Linear(4, 8)), ("fc_norm", nn.Identity()), ("out", nn.Linear(8, 2))]
+    ))  # fmt: skip
+    remedies.add_norm(model)
+    assert list(model._modules) == ["fc", "fc_norm_2", "fc_norm", "out"]
+    assert isinstance(model.fc_norm, nn.Identity) and isinstance(model.fc_norm_2, nn.BatchNorm1d)
+
+
+def test_replace_norm_on_norms_without_parameters_adds_a_scale_and_shift() -> None:
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.InstanceNorm2d(4)).double()
+    before = sum(p.numel() for p in model.parameters())
+    remedies.replace_norm(model, "instance", "batch")
+    assert sum(p.numel() for p in model.parameters()) == before + 2 * 4
+    assert model[1].mults.dtype == torch.float64  # the model's dtype, though the old had none
+    assert model(torch.randn(2, 1, 6, 6, dtype=torch.float64)).shape == (2, 4, 4, 4)
+
+
+def test_normalise_inputs_refuses_inputs_that_are_not_floats() -> None:
+    tokens = torch.randint(0, 10, (64, 5))
+    dls = li.DataLoaders.from_tensors(tokens, torch.randint(0, 2, (64,)), bs=16)
+    learn = li.Learner(nn.Sequential(nn.Embedding(10, 4), nn.Flatten(), nn.Linear(20, 2)), dls)
+    with pytest.raises(li.LookinsideError, match=r"standardises float inputs.*torch\.int64"):
+        remedies.normalise_inputs(learn)

@@ -204,3 +204,87 @@ def test_a_trial_reads_back_from_its_json_and_refuses_what_is_not_one() -> None:
             li.LookinsideError, match=r"^trial.json does not hold a trial's rows\.$"
         ):
             Trial.from_dict(bad, "trial.json")
+
+
+def test_an_original_that_diverged_on_every_seed_is_beaten_by_a_remedy_that_trains() -> None:
+    lower = Candidate((Remedy("lower_lr", "", options={"lr": 0.1}),), ("non_finite",))
+    results = [result(ORIGINAL, s, math.nan, "non_finite") for s in (0, 1)]
+    results += [result("lower_lr", s, 0.9) for s in (0, 1)]
+    trial = trial_of(results, lower)
+    assert trial.best is not None and trial.best.variant == "lower_lr"
+    assert math.isnan(trial.best.gain) and trial.best.paired == 0
+    assert "where the original diverged on every seed" in trial.verdict()
+    failed = trial_of([result(ORIGINAL, 0, 0.0, failed=True), result("lower_lr", 0, 0.9)], lower)
+    assert failed.best is None and failed.verdict().startswith("The original run failed")
+
+
+def test_a_root_cause_the_original_runs_did_not_show_decides_nothing() -> None:
+    """`--quick` runs may not reproduce the diagnosed finding: a remedy cannot be said to
+    remove it, and the recommendation does not rest on it."""
+    norm = Candidate((NORM,), ("rise_and_crash",))
+    leaky = Candidate((LEAKY,), ("dead_activations",))
+    results = [result(ORIGINAL, s, 0.5, "dead_activations") for s in (0, 1)]
+    results += [result("add_norm", s, 0.9, "dead_activations") for s in (0, 1)]
+    results += [result("general_relu", s, 0.8) for s in (0, 1)]
+    variants: dict[str, Candidate | None] = {
+        ORIGINAL: None,
+        "add_norm": norm,
+        "general_relu": leaky,
+    }
+    trial = Trial.of(results, variants, lambda c: "", root="rise_and_crash")
+    norm_row = trial.rows[1]
+    assert norm_row.unseen == ("rise_and_crash",) and norm_row.gone == () and not norm_row.fixed
+    assert "rise_and_crash not seen in the original" in trial.markdown()
+    assert trial.best is not None and trial.best.variant == "general_relu"  # it fixed its own
+
+
+def test_a_trial_writes_no_nan_into_its_json() -> None:
+    fix = Candidate((KAIMING,), ("vanishing",))
+    trial = trial_of([result(ORIGINAL, 0, 0.5), result("kaiming_init", 0, 0.6)], fix)
+    text = json.dumps(trial.to_dict(), allow_nan=False)  # raises on NaN
+    original = json.loads(text)["rows"][0]
+    assert original["gain"] is None and original["gain_err"] is None
+    assert math.isnan(Trial.from_dict(json.loads(text), "t").rows[0].gain)
+
+
+def test_python_remedies_that_make_one_change_are_tried_once_and_pairs_do_not_clash() -> None:
+    from lookinside.remedies import TOUCHES
+    from lookinside.trial import _combine
+
+    raise_lr, find = Remedy("raise_lr", "raise"), Remedy("find_lr", "find")
+    found = candidates([finding("no_learning", raise_lr), finding("plateau", find)],
+                       lambda r: True, key=lambda r: li.remedies.CHANGES[r.name])  # fmt: skip
+    assert [c.name for c in found] == ["raise_lr"] and found[0].targets == (
+        "no_learning",
+        "plateau",
+    )
+    lower = Candidate((Remedy("lower_lr", ""),), ())
+    assert not _combine(lower, Candidate((find,), ()))  # both set the lr
+    assert _combine(lower, Candidate((Remedy("general_relu", ""),), ()))
+    assert not _combine(Candidate((Remedy("non_saturating", ""),), ()),
+                        Candidate((Remedy("general_relu", ""),), ()))  # fmt: skip
+    assert set(TOUCHES) == set(li.remedies.CHANGES)
+
+
+def test_a_trial_run_is_seeded_alike_whatever_its_changes_draw(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A change that draws random numbers (re-initialising, reading shuffled batches) leaves
+    the training's random stream as the original's: the same seed is the same run."""
+    from lookinside import remedies
+    from lookinside.trial import trial_run
+
+    def draws(learn: li.Learner) -> li.Learner:
+        torch.rand(1000)
+        return learn
+
+    def breaks(learn: li.Learner) -> li.Learner:
+        raise AssertionError("a remedy with a bug")
+
+    monkeypatch.setitem(remedies.CHANGES, "draws", draws)
+    monkeypatch.setitem(remedies.CHANGES, "breaks", breaks)
+    plain = trial_run(softmax_learner, ORIGINAL, None, 3, 1)
+    drawn = trial_run(softmax_learner, "draws", Candidate((Remedy("draws", ""),), ()), 3, 1)
+    assert drawn.valid_accuracy == plain.valid_accuracy and drawn.valid_loss == plain.valid_loss
+    broken = trial_run(softmax_learner, "breaks", Candidate((Remedy("breaks", ""),), ()), 3, 1)
+    assert broken.status == "failed" and broken.error == "AssertionError: a remedy with a bug"

@@ -151,7 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     fix.add_argument("run_dir", metavar="RUN_DIR")
     fix.add_argument("--quick", action="store_true", help="1 epoch on 5,000 images, 2 seeds")
     fix.add_argument("--out", help="trial directory (default: RUN_DIR/fix, or fix-quick)")
-    fix.add_argument("--seeds", type=int, default=3, help="seeds per variant, from the run's")
+    seeds_help = "seeds per variant, from the run's own (default: 3; 2 with --quick)"
+    fix.add_argument("--seeds", type=int, help=seeds_help)
     fix.add_argument("--jobs", type=int, default=1, help=jobs_help)
     fix.set_defaults(func=cmd_fix)
     report = sub.add_parser("report", help="re-render report.html of a run or study directory")
@@ -278,8 +279,9 @@ def cmd_fix(args: argparse.Namespace) -> int:
         _, out = fix_run(args.run_dir, args.out, args.quick, args.seeds, args.jobs)
     except (KeyboardInterrupt, Interrupted):  # between runs, or inside one
         where = args.out or str(Path(args.run_dir) / TRIAL_DIRS[args.quick])
-        again = ["lookinside fix", shlex.quote(args.run_dir), "--out", shlex.quote(where),
-                 "--seeds", str(args.seeds)] + (["--quick"] if args.quick else [])  # fmt: skip
+        again = ["lookinside fix", shlex.quote(args.run_dir), "--out", shlex.quote(where)]
+        again += (["--seeds", str(args.seeds)] if args.seeds is not None else []) + (
+            ["--quick"] if args.quick else [])  # fmt: skip
         sys.stderr.write("lookinside fix: interrupted; the finished runs are kept.\n")
         sys.stderr.write(f"Resume with: {' '.join(again)}\n")
         return EXIT_INTERRUPTED

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import shlex
 import types
 import typing
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -168,25 +166,3 @@ def type_words(hint: Any) -> str:
         return "a list of integers"
     names = {int: "an integer", float: "a number", str: "text", bool: "true or false"}
     return names.get(hint, getattr(hint, "__name__", str(hint)))
-
-
-def flags(options: Mapping[str, Any]) -> str:
-    """`options` (TrainConfig fields) as `lookinside train` flags: `--init kaiming --clip 1`.
-    Switches are named when on (`--channels-last`), telemetry when off (`--no-telemetry`);
-    None values are left out."""
-    words = []
-    for key, value in options.items():
-        flag = "--" + key.replace("_", "-")
-        if key == "telemetry":
-            words += [] if value else ["--no-telemetry"]
-        elif isinstance(value, bool):
-            words += [flag] if value else []
-        elif value is None:
-            continue
-        elif isinstance(value, (tuple, list)):
-            words += [flag, ",".join(map(str, value))]
-        elif isinstance(value, float):
-            words += [flag, f"{value:g}"]
-        else:
-            words += [flag, shlex.quote(str(value))]
-    return " ".join(words)

@@ -5,9 +5,10 @@ its numbers, and for a run with telemetry its diagnosis."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from .callbacks.csv_logger import read_epochs
-from .diagnosis import format_findings
+from .diagnosis import Finding, format_findings
 from .errors import LookinsideError
 from .files import read_json
 
@@ -46,8 +47,28 @@ def _run(path: Path) -> str:
     if not (path / "telemetry.npz").is_file():
         lines.append("no diagnosis: the run recorded no telemetry (it ran with --no-telemetry).")
         return "\n".join(lines)
-    lines.append(format_findings(inspect_run(path)))
-    return "\n".join(lines)
+    findings = inspect_run(path)
+    lines.append(format_findings(findings))
+    trial = _trial(path, findings, options)
+    return "\n".join([*lines, trial] if trial else lines)
+
+
+def _trial(path: Path, findings: list[Finding], options: dict[str, Any]) -> str:
+    """What the trial of the run's remedies found, or the command that runs one (when
+    `lookinside fix` has something to try)."""
+    from .fix import NOT_TRIED, option_candidates, trial_dir, trial_verdict
+
+    trial = trial_dir(path)
+    if trial is not None:
+        verdict = trial_verdict(trial)
+        return f"trial of its remedies ({trial / 'report.html'})" + (
+            f": {verdict}" if verdict else ""
+        )
+    base = {k: v for k, v in options.items() if k not in NOT_TRIED}
+    serious = any(f.severity != "info" for f in findings)
+    if serious and options.get("recipe", "none") == "none" and option_candidates(findings, base):
+        return f"try its remedies: lookinside fix {path}"
+    return ""
 
 
 def _numbers(epoch: dict[str, float]) -> str:

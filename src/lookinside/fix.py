@@ -2,28 +2,30 @@
 one works and by how much.
 
 The study trains the run's own options ("original") and, for each remedy that options can
-express (`Remedy.options`), the same options changed by it, with the same seeds; when two
-findings were made, the best remedies of the first two are then tried together. It is an
-ordinary study directory (resumable, interruptible, `lookinside report` re-renders it),
-with `trial.md` and `trial.json` besides: the comparison with the original, seed by seed.
-By default it lies in the run's own directory, as `fix/` (`fix-quick/` with `--quick`),
-where the run's report links to it.
+express (`Remedy.options`) and that changes what trains, the same options changed by it,
+with the same seeds; when two findings were made, the best remedy of the first and the best
+other of the next are then tried together. It is an ordinary study directory (resumable,
+interruptible, `lookinside report` re-renders it), with `trial.md` and `trial.json`
+besides: the comparison with the original, seed by seed. By default it lies in the run's
+own directory, as `fix/` (`fix-quick/` with `--quick`), where the run's report links to it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .config import TrainConfig, flags
-from .diagnosis.findings import Remedy
+from .config import MAX_SEED, TrainConfig
+from .diagnosis.findings import Finding, Remedy
 from .errors import LookinsideError
-from .files import atomic_write_text, write_json
+from .files import atomic_write_text, read_json, write_json
+from .flags import flags
 from .study import Study
 from .trial import ORIGINAL, SERIOUS, Candidate, Trial, best_pair, candidates, root_cause
 
-SEEDS = 3  # seeds of a trial, from the run's own
+SEEDS = 3  # seeds of a trial, from the run's own (2 with --quick)
+QUICK_SEEDS = 2
 NOT_TRIED = ("out", "seed", "tensorboard", "telemetry")  # set by the trial, not by the run
 TRIAL_DIRS = ("fix", "fix-quick")  # a trial's default directories, inside the run's
 
@@ -32,7 +34,7 @@ def fix_run(
     run_dir: str | Path,
     out: str | Path | None = None,
     quick: bool = False,
-    seeds: int = SEEDS,
+    seeds: int | None = None,
     jobs: int = 1,
     log: Callable[[str], None] = print,
 ) -> tuple[Trial, Path]:
@@ -41,48 +43,95 @@ def fix_run(
     from .report import write_report
     from .train import inspect_run, read_options
 
-    if not 1 <= seeds <= 10:
-        raise LookinsideError(f"--seeds must be from 1 to 10, not {seeds}.")
+    n_seeds = seeds if seeds is not None else QUICK_SEEDS if quick else SEEDS
+    if not 1 <= n_seeds <= 10:
+        raise LookinsideError(f"--seeds must be from 1 to 10, not {n_seeds}.")
     run_dir = Path(run_dir)
     options = read_options(run_dir)
+    if options.get("recipe", "none") != "none":
+        raise LookinsideError(
+            f"{run_dir} trained with --recipe {options['recipe']}, which sets its own model, "
+            "lr and schedule: the remedies' options would change nothing."
+        )
     findings = inspect_run(run_dir)
     if not any(f.severity in SERIOUS for f in findings):
         raise LookinsideError(
             f"nothing to fix: the diagnosis of {run_dir} has no warning or error."
         )
-    singles = candidates(findings, lambda r: bool(r.options), _key)
+    base = {k: v for k, v in options.items() if k not in NOT_TRIED}
+    singles = option_candidates(findings, base, log)
     if not singles:
         kinds = ", ".join(dict.fromkeys(f.kind for f in findings if f.severity in SERIOUS))
         raise LookinsideError(
-            f"no remedy for {kinds} is an option of lookinside train: try them in Python with "
-            "lookinside.try_remedies, or follow the advice of lookinside inspect."
+            f"no remedy for {kinds} is an option of lookinside train that this run does not "
+            "use already: try them in Python with lookinside.try_remedies, or follow the "
+            "advice of lookinside inspect."
         )
-    base = {k: v for k, v in options.items() if k not in NOT_TRIED}
     first = int(options.get("seed", 0))
-    seed_list = [first + i for i in range(seeds)]
+    seed_list = [(first + i) % (MAX_SEED + 1) for i in range(n_seeds)]
     variants: dict[str, Candidate | None] = {ORIGINAL: None, **{c.name: c for c in singles}}
     out = Path(out) if out is not None else run_dir / TRIAL_DIRS[quick]
+    variants.update(_pairs_tried(out, singles))  # a resumed trial keeps its pair
 
     def study() -> Study:
         made = Study(f"fix {run_dir.name}", seed_list, {
             name: {**base, **(c.options if c else {})} for name, c in variants.items()
         })  # fmt: skip
-        for run in made.runs():
-            run.config(out)  # every variant's options checked before anything trains
-        return made.quick() if quick else made
+        return made.quick(seeds=n_seeds) if quick else made
 
-    results = run_study(study(), out, jobs=jobs, log=log)
-    trial = Trial.of(results, variants, _changes, root_cause(findings))
+    root = root_cause(findings)
+    trial = Trial.of(run_study(study(), out, jobs=jobs, log=log), variants, _changes, root)
     pair = best_pair(findings, singles, trial, _compatible)
-    if pair is not None and pair.name not in variants:
+    if pair is not None and pair.name not in variants and _trains(base, pair.options):
         variants[pair.name] = pair
-        results = run_study(study(), out, jobs=jobs, log=log)
-        trial = Trial.of(results, variants, _changes, root_cause(findings))
-    write_trial(trial, out, command(base, trial, variants))
+        trial = Trial.of(run_study(study(), out, jobs=jobs, log=log), variants, _changes, root)
+    write_trial(trial, out, command(base, trial, variants), quick)
     write_report(out)
     if (run_dir / "report.html").exists():
         write_report(run_dir)  # it links to the trial now
     return trial, out
+
+
+def option_candidates(
+    findings: Sequence[Finding], base: dict[str, Any], log: Callable[[str], None] | None = None
+) -> list[Candidate]:
+    """The findings' remedies that options express and that change what the run trains
+    (a valid configuration that differs from the run's own); `log` says which are left out
+    as invalid (a CUDA-graph run cannot take a one-cycle schedule)."""
+    kept = []
+    for c in candidates(findings, lambda r: bool(r.options), _key):
+        try:
+            if _trains(base, c.options):
+                kept.append(c)
+        except LookinsideError as e:
+            if log is not None:
+                log(f"{c.name} is left out: {e}")
+    return kept
+
+
+def _trains(base: dict[str, Any], options: dict[str, Any]) -> bool:
+    """Whether `options` change the configuration that `base` trains (raises when the
+    changed one is not valid)."""
+    return (
+        TrainConfig.from_dict({**base, **options}).to_dict()
+        != TrainConfig.from_dict(base).to_dict()
+    )
+
+
+def _pairs_tried(out: Path, singles: Sequence[Candidate]) -> dict[str, Candidate]:
+    """The pairs that the trial in `out` has tried already (its study.json names them), so
+    that running it again resumes the same study."""
+    saved = read_json(out / "study.json") if (out / "study.json").is_file() else {}
+    names = saved.get("variants", {})
+    by_name = {c.name: c for c in singles}
+    pairs = {}
+    for name in names if isinstance(names, dict) else ():
+        parts = name.split(" + ")
+        if len(parts) == 2 and all(p in by_name for p in parts):
+            first, second = (by_name[p] for p in parts)
+            targets = tuple(dict.fromkeys((*first.targets, *second.targets)))
+            pairs[name] = Candidate((*first.remedies, *second.remedies), targets)
+    return pairs
 
 
 def _key(remedy: Remedy) -> tuple[tuple[str, str], ...]:
@@ -117,13 +166,18 @@ def _differs(value: Any, default: Any) -> bool:
     return bool(value != default)
 
 
-def write_trial(trial: Trial, out: Path, recommended: str) -> None:
+def write_trial(trial: Trial, out: Path, recommended: str, quick: bool = False) -> None:
     """`trial.md` (the table, the verdict, the command) and `trial.json` into `out`."""
     text = trial.markdown()
+    if quick:
+        text += (
+            "\nA quick trial: each run trained one epoch on 5,000 images (with the batch "
+            "size and lr scaled to keep 100 steps); the command trains the run's own.\n"
+        )
     if recommended:
         text += f"\n    {recommended}\n"
     atomic_write_text(out / "trial.md", text)
-    write_json(out / "trial.json", {**trial.to_dict(), "command": recommended})
+    write_json(out / "trial.json", {**trial.to_dict(), "command": recommended, "quick": quick})
 
 
 def trial_dir(run_dir: Path) -> Path | None:
@@ -132,3 +186,13 @@ def trial_dir(run_dir: Path) -> Path | None:
         if (run_dir / name / "report.html").is_file():
             return run_dir / name
     return None
+
+
+def trial_verdict(trial: Path) -> str:
+    """The verdict a trial directory's `trial.json` holds ('' when it holds none, or is
+    damaged: the run's own pages must not fail for it)."""
+    try:
+        saved = read_json(trial / "trial.json")
+    except LookinsideError:
+        return ""
+    return str(saved.get("verdict", ""))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import torch
@@ -56,19 +56,25 @@ def kaiming_init(model: nn.Module, leak: float = 0.0) -> nn.Module:
 
 
 def general_relu(
-    model: nn.Module, leak: float = 0.1, sub: float = 0.4, maxv: float | None = 6.0
+    model: nn.Module,
+    leak: float = 0.1,
+    sub: float = 0.4,
+    maxv: float | None = 6.0,
+    kinds: tuple[type[nn.Module], ...] = SQUASHING,
 ) -> nn.Module:
-    """Replace every `nn.ReLU`, `nn.Sigmoid` and `nn.Tanh` module with the lesson's
-    `GeneralRelu(leak, sub, maxv)`, whose units never go flat. Activations called as
+    """Replace every module of `kinds` (`nn.ReLU`, `nn.Sigmoid`, `nn.Tanh`) with the lesson's
+    `GeneralRelu(leak, sub, maxv)`, whose units never go flat; each place a shared module
+    fills gets its own. A Sigmoid that makes the model's output (probabilities for a BCE
+    loss) is replaced too: pass `kinds=(nn.ReLU,)` to keep it. Activations called as
     functions inside a `forward` (`torch.relu(x)`) are out of reach and stay. No parameters
     are added. Returns the model (a GeneralRelu when the model is itself one activation)."""
 
     def make(old: nn.Module) -> nn.Module:
         return GeneralRelu(leak, sub, maxv)
 
-    if isinstance(model, SQUASHING):
+    if isinstance(model, kinds):
         return make(model)
-    if not _replace(model, SQUASHING, make):
+    if not _replace(model, kinds, make):
         raise LookinsideError(
             f"general_relu found no ReLU, Sigmoid or Tanh module in {_name(model)} (one called "
             "as a function in forward cannot be replaced from outside)."
@@ -89,14 +95,17 @@ def add_norm(model: nn.Module, kind: str = "batch") -> nn.Module:
     output = weighted[-1] if weighted else None
     added = 0
     for seq in [m for m in model.modules() if isinstance(m, nn.Sequential)]:
+        children = [(name, child) for name, child in seq._modules.items() if child is not None]
         items: list[tuple[str, nn.Module]] = []
-        for name, child in seq.named_children():
+        for name, child in children:  # a module placed twice is met twice: each gets a norm
             items.append((name, child))
             if isinstance(child, WEIGHTED) and child is not output:
-                items.append((f"{name}_norm", _norm_after(child, kind)))
+                items.append(
+                    (_free_name(f"{name}_norm", seq._modules, items), _norm_after(child, kind))
+                )
                 added += 1
-        if len(items) > len(seq):
-            numbered = all(name.isdigit() for name, _ in seq.named_children())
+        if len(items) > len(children):
+            numbered = all(name.isdigit() for name, _ in children)
             seq._modules = OrderedDict(
                 (str(i), m) for i, (_, m) in enumerate(items)
             ) if numbered else OrderedDict(items)  # fmt: skip
@@ -106,6 +115,16 @@ def add_norm(model: nn.Module, kind: str = "batch") -> nn.Module:
             "(but the output layer): add the normalization in the model's code."
         )
     return model
+
+
+def _free_name(name: str, taken: Mapping[str, object], items: list[tuple[str, nn.Module]]) -> str:
+    """`name`, or `name_2`, `name_3`...: the first that no child of the Sequential has."""
+    used = {*taken, *(n for n, _ in items)}
+    free, i = name, 1
+    while free in used:
+        i += 1
+        free = f"{name}_{i}"
+    return free
 
 
 def _norm_after(layer: nn.Module, kind: str) -> nn.Module:
@@ -127,8 +146,10 @@ def replace_norm(model: nn.Module, old: str = "batch", new: str = "running") -> 
     """Replace every normalization of kind `old` (`batch`: torch's BatchNorm1d/2d/3d and
     lookinside's BatchNorm; `instance`; `running`) with lookinside's layer of kind `new`
     (any of `lookinside.nn.NORMS`: batch, layer, instance, group, running), same channels.
-    `replace_norm(model, "batch", "running")` is the lesson's fix for small batches. The
-    parameter count is unchanged (two per channel either way); the learned scales restart."""
+    `replace_norm(model, "batch", "running")` is the lesson's fix for small batches. The new
+    layer learns a scale and a shift per channel: the parameter count is unchanged from an
+    affine norm's, and grows by two per channel from one without (torch's InstanceNorm by
+    default); the learned scales restart."""
     if old not in NORM_TYPES:
         raise LookinsideError(f"replace_norm's old kind is one of {', '.join(NORM_TYPES)}.")
 
@@ -136,8 +157,9 @@ def replace_norm(model: nn.Module, old: str = "batch", new: str = "running") -> 
         nf = getattr(norm, "num_features", None) or getattr(norm, "nf", None)
         assert isinstance(nf, int)
         made = make_norm(new, nf)
-        param = next(norm.parameters(), None)
-        return made.to(param.device, param.dtype) if param is not None else made
+        tensors = [*norm.parameters(), *norm.buffers(), *model.parameters()]
+        like = next((t for t in tensors if t.is_floating_point()), None)
+        return made.to(like.device, like.dtype) if like is not None else made
 
     if isinstance(model, NORM_TYPES[old]):
         return make(model)
@@ -175,7 +197,7 @@ def _replace(
     """Replace each submodule of one of `kinds` by `make(it)`; the number replaced."""
     replaced = 0
     for parent in list(model.modules()):
-        for name, child in list(parent.named_children()):
+        for name, child in list(parent._modules.items()):  # a shared module at each place
             if isinstance(child, kinds):
                 setattr(parent, name, make(child))
                 replaced += 1
@@ -238,7 +260,13 @@ def normalise_inputs(learn: Learner, batches: int = 20) -> Learner:
     for i, batch in enumerate(learn.dls.train):
         if i == batches:
             break
-        seen.append(batch[0].float())
+        x = batch[0] if isinstance(batch, (tuple, list)) else None
+        if not (isinstance(x, Tensor) and x.is_floating_point()):
+            raise LookinsideError(
+                "normalise_inputs standardises float inputs, the first item of each batch; "
+                f"this learner's are {type(x).__name__ if x is None else x.dtype}."
+            )
+        seen.append(x)
     if not seen:
         raise LookinsideError("normalise_inputs found no training batch.")
     x = torch.cat(seen)
@@ -286,8 +314,10 @@ def _non_saturating(model: nn.Module) -> nn.Module:
     return kaiming_init(general_relu(model), leak=0.1)
 
 
+_reinitialise = on_model(kaiming_init)
 CHANGES: dict[str, Change] = {
-    "kaiming_init": on_model(kaiming_init),
+    "kaiming_init": _reinitialise,
+    "check_init": _reinitialise,  # a layer dead from the first step: initialise it again
     "general_relu": on_model(general_relu),
     "add_norm": on_model(add_norm),
     "non_saturating": on_model(_non_saturating, "general_relu + kaiming_init"),
@@ -298,7 +328,6 @@ CHANGES: dict[str, Change] = {
     "steady_norm": on_model(
         functools.partial(replace_norm, old="batch", new="running"), "replace_norm(batch, running)"
     ),
-    "check_init": on_model(kaiming_init, "kaiming_init (every layer re-initialised)"),
     "unfreeze": on_model(unfreeze),
     "return_logits": on_model(drop_final_softmax),
     "lower_lr": lower_lr,
@@ -308,4 +337,24 @@ CHANGES: dict[str, Change] = {
     "clip_gradients": clip_gradients,
     "normalise_inputs": normalise_inputs,
     "larger_batch": larger_batch,
+}
+# What each change sets: two changes combine (a trial's pair) only when they set different
+# things (a lower lr and the finder's lr do not; GeneralRelu and kaiming init do).
+TOUCHES: dict[str, frozenset[str]] = {
+    "kaiming_init": frozenset({"init"}),
+    "check_init": frozenset({"init"}),
+    "general_relu": frozenset({"act"}),
+    "add_norm": frozenset({"norm"}),
+    "non_saturating": frozenset({"act", "init"}),
+    "not_instance_norm": frozenset({"norm"}),
+    "steady_norm": frozenset({"norm"}),
+    "unfreeze": frozenset({"frozen"}),
+    "return_logits": frozenset({"output"}),
+    "lower_lr": frozenset({"lr"}),
+    "find_lr": frozenset({"lr"}),
+    "raise_lr": frozenset({"lr"}),
+    "warm_up": frozenset({"sched"}),
+    "clip_gradients": frozenset({"clip"}),
+    "normalise_inputs": frozenset({"inputs"}),
+    "larger_batch": frozenset({"bs"}),
 }

@@ -110,14 +110,12 @@ def _findings(directory: Path) -> list[str]:
 
 def _trial_link(run_dir: Path) -> list[str]:
     """A link to the run's trial of remedies (`lookinside fix`), when it has one."""
-    from .fix import trial_dir
+    from .fix import trial_dir, trial_verdict
 
     trial = trial_dir(run_dir)
     if trial is None:
         return []
-    verdict = ""
-    if (trial / "trial.json").is_file():
-        verdict = str(read_json(trial / "trial.json").get("verdict", ""))
+    verdict = trial_verdict(trial)
     href = escape(f"{trial.name}/report.html")
     return [f'<p id="trial"><a href="{href}">The trial of these remedies</a>: '
             f"{escape(verdict)}</p>"]  # fmt: skip

@@ -79,7 +79,8 @@ def candidates(
 class TrialRow:
     """One variant over its seeds: accuracy and loss (mean, std), the gain in accuracy over
     the original run (mean of the per-seed differences and its standard error), and in how
-    many runs none of its target findings came back (`cleared`)."""
+    many runs none of its target findings came back (`cleared`; a target that no run of the
+    original showed is `unseen`, and proves nothing either way)."""
 
     variant: str
     changes: str
@@ -98,15 +99,23 @@ class TrialRow:
     new: tuple[str, ...] = ()  # kinds its runs found that no run of the original did
     remaining: tuple[str, ...] = ()  # kinds of the original's that some of its runs still show
     diverged: int = 0  # finished runs without a valid accuracy (stopped by a non-finite loss)
+    unseen: tuple[str, ...] = ()  # targets that no run of the original showed
     errors: tuple[str, ...] = ()
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> TrialRow:
-        """The inverse of `dataclasses.asdict` through JSON (lists back to tuples); fields
-        that an older trial.json lacks take their defaults."""
-        tuples = {k: tuple(d[k]) for k in ("targets", "new", "remaining", "errors") if k in d}
+        """The inverse of `to_dict` (lists back to tuples, None back to NaN); fields that an
+        older trial.json lacks take their defaults."""
+        tuples = {k: tuple(d[k]) for k in ("targets", "new", "remaining", "unseen", "errors")
+                  if k in d}  # fmt: skip
+        floats = {k: math.nan if d.get(k) is None else float(d[k]) for k in FLOATS}
         gone = tuple((str(k), int(n)) for k, n in d.get("gone", ()))
-        return cls(**{**d, **tuples, "gone": gone})
+        return cls(**{**d, **tuples, **floats, "gone": gone})
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping (NaN written as None: JSON has no NaN)."""
+        d = asdict(self)
+        return {**d, **{k: d[k] if math.isfinite(d[k]) else None for k in FLOATS}}
 
     @property
     def done(self) -> int:
@@ -115,8 +124,13 @@ class TrialRow:
 
     @property
     def fixed(self) -> bool:
-        """Whether every finished run is free of the findings the variant targets."""
-        return bool(self.targets) and self.done > 0 and self.cleared == self.done
+        """Whether every finished run is free of the findings the variant targets (those
+        the original showed)."""
+        seen = set(self.targets) - set(self.unseen)
+        return bool(seen) and self.done > 0 and self.cleared == self.done
+
+
+FLOATS = ("accuracy", "accuracy_std", "loss", "loss_std", "gain", "gain_err")
 
 
 @dataclass
@@ -149,6 +163,7 @@ class Trial:
             runs = by_variant.get(name, {})
             done = [r for r in runs.values() if r.status == "done"]
             targets = candidate.targets if candidate is not None else ()
+            seen = [k for k in targets if k in known]
             diffs = [r.valid_accuracy - base[r.seed] for r in done if name != ORIGINAL
                      and r.seed in base and math.isfinite(r.valid_accuracy)]  # fmt: skip
             rows.append(
@@ -162,33 +177,51 @@ class Trial:
                     *_mean_std([r.valid_loss for r in done]),
                     statistics.fmean(diffs) if diffs else math.nan,
                     statistics.stdev(diffs) / math.sqrt(len(diffs)) if len(diffs) > 1 else math.nan,
-                    sum(not set(targets) & _kinds(r) for r in done),
-                    tuple((k, sum(k not in _kinds(r) for r in done)) for k in targets),
+                    sum(not set(seen) & _kinds(r) for r in done),
+                    tuple((k, sum(k not in _kinds(r) for r in done)) for k in seen),
                     len(diffs),
                     tuple(sorted({k for r in done for k in _kinds(r)} - known)),
                     tuple(sorted({k for r in done for k in _kinds(r)} & known)),
                     sum(not math.isfinite(r.valid_accuracy) for r in done),
+                    tuple(k for k in targets if k not in known),
                     tuple(sorted({r.error for r in runs.values() if r.error})),
                 )
             )
         return cls(rows, list(results), root)
 
     @property
+    def original(self) -> TrialRow | None:
+        """The original run's row."""
+        return next((r for r in self.rows if r.variant == ORIGINAL), None)
+
+    def helped(self, row: TrialRow) -> bool:
+        """Whether a variant did better than the original: it gained accuracy over the seeds
+        both finished, or it trained where the original diverged on every seed."""
+        original = self.original
+        if original is None or not original.done or row.variant == ORIGINAL:
+            return False
+        if original.diverged == original.done:
+            return row.done > row.diverged
+        return row.gain > 0
+
+    @property
     def best(self) -> TrialRow | None:
-        """The variant to recommend, among those that gained accuracy: the most accurate of
-        those whose runs no longer show the root cause; else of those that removed the
-        findings they target in every run; else of all; None when none gained. A variant
-        with a diverged run comes after every one without."""
-        gained = [r for r in self.rows if r.variant != ORIGINAL and r.gain > 0]
-        tried = [r for r in gained if not r.diverged] or gained
-        root = [r for r in tried if self.root and r.done and self.root not in r.remaining]
-        pool = root or [r for r in tried if r.fixed] or tried
+        """The variant to recommend, among those that helped: the most accurate of those
+        whose runs no longer show the root cause (when the original's showed it); else of
+        those that removed the findings they target in every run; else of all; None when
+        none helped. A variant with a diverged run comes after every one without."""
+        helped = [r for r in self.rows if self.helped(r)]
+        steady = [r for r in helped if not r.diverged] or helped
+        original = self.original
+        root_seen = original is not None and self.root in original.remaining
+        root = [r for r in steady if root_seen and self.root not in r.remaining]
+        pool = root or [r for r in steady if r.fixed] or steady
         return max(pool, key=lambda r: r.accuracy) if pool else None
 
     def markdown(self) -> str:
         """The table, one row per variant, and the recommendation."""
         lines = [
-            "| variant | changes | valid accuracy | gain vs original | valid loss "
+            "| variant | changes | valid accuracy (mean ± std) | gain (± s.e.) | valid loss "
             "| findings gone | new findings |",
             "|:---|:---|---:|---:|---:|:---|:---|",
         ]
@@ -201,27 +234,38 @@ class Trial:
 
     def verdict(self) -> str:
         """One sentence: what to do, by how much, and how sure."""
-        best = self.best
+        original, best = self.original, self.best
+        if original is None or not original.done:
+            why = f" ({'; '.join(original.errors)})" if original and original.errors else ""
+            return f"The original run failed on every seed{why}: nothing to compare with."
         if best is None:
-            return "No remedy beat the original run: the findings' causes lie elsewhere."
+            return (
+                "No remedy beat the original run: the findings' causes lie elsewhere, or "
+                "need more than these changes."
+            )
+        if original.diverged == original.done:
+            by = f"it reached {_pm(best.accuracy, best.accuracy_std)} where the original " \
+                 f"diverged on every seed"  # fmt: skip
+        else:
+            by = f"{_gain(best)} valid accuracy over {best.paired} seed(s)"
+            if math.isfinite(best.gain_err) and best.gain < 2 * best.gain_err:
+                by += " (under two standard errors: more seeds would tell)"
+            if original.diverged > best.diverged:
+                by += (f"; the original diverged on {original.diverged} of {original.done} "
+                       f"seed(s), this on {best.diverged or 'none'}")  # fmt: skip
         left = ", ".join(best.remaining)
         gone = f"still found: {left}" if left else "none of the original's findings is left"
-        original = next((r for r in self.rows if r.variant == ORIGINAL), None)
-        diverged = ""
-        if original is not None and original.diverged > best.diverged:
-            diverged = (f"; the original diverged in {original.diverged} of {original.done} "
-                        f"seed(s), it in {best.diverged or 'none'}")  # fmt: skip
-        return (
-            f"Recommended: {best.variant} ({best.changes or 'no change'}): "
-            f"{_gain(best)} valid accuracy over {best.paired} seed(s); {gone}{diverged}."
-        )
+        return f"Recommended: {best.variant} ({best.changes or 'no change'}): {by}; {gone}."
 
     def __str__(self) -> str:
         return self.markdown()
 
+    def __repr__(self) -> str:  # a REPL shows the table, not the dataclass's fields
+        return self.markdown()
+
     def _repr_html_(self) -> str:
-        head = ("variant", "changes", "valid accuracy", "gain vs original", "valid loss",
-                "findings gone", "new findings")  # fmt: skip
+        head = ("variant", "changes", "valid accuracy (mean ± std)", "gain (± s.e.)",
+                "valid loss", "findings gone", "new findings")  # fmt: skip
         rows = [
             [r.variant, r.changes or "-", _accuracy(r), _gain(r),
              _pm(r.loss, r.loss_std), _gone(r), _new(r)]
@@ -250,7 +294,7 @@ class Trial:
         best = self.best
         return {
             "root": self.root,
-            "rows": [asdict(r) for r in self.rows],
+            "rows": [r.to_dict() for r in self.rows],
             "recommended": best.variant if best else None,
             "verdict": self.verdict(),
         }
@@ -289,9 +333,9 @@ def _gain(row: TrialRow) -> str:
 def _gone(row: TrialRow) -> str:
     if not row.targets:
         return "-"
-    failed = f" ({row.failed} failed)" if row.failed else ""
-    gone = row.gone or tuple((k, row.cleared) for k in row.targets)
-    return ", ".join(f"{kind} {n}/{row.done}" for kind, n in gone) + failed
+    shown = [f"{kind} {n}/{row.done}" for kind, n in row.gone]
+    shown += [f"{kind} not seen in the original" for kind in row.unseen]
+    return ", ".join(shown) + (f" ({row.failed} failed)" if row.failed else "")
 
 
 def _new(row: TrialRow) -> str:
@@ -310,15 +354,15 @@ def best_pair(
     compatible: Callable[[Candidate, Candidate], bool],
 ) -> Candidate | None:
     """The best remedy of the first finding together with the best other remedy, one that
-    combines with it, of the next finding that has one (best: the most accurate in `trial`;
-    findings without a remedy tried are passed over); None when fewer than two findings
-    have such remedies."""
+    combines with it, of the next finding that has one (best: the most accurate in `trial`
+    of those that helped without diverging; findings without one are passed over); None
+    when fewer than two findings have such remedies."""
     rows = {r.variant: r for r in trial.rows}
     bests: list[Candidate] = []
     for kind in dict.fromkeys(f.kind for f in findings):
         tried = [c for c in singles if kind in c.targets and c.name in rows
-                 and math.isfinite(rows[c.name].accuracy) and c not in bests
-                 and all(compatible(b, c) for b in bests)]  # fmt: skip
+                 and trial.helped(rows[c.name]) and not rows[c.name].diverged
+                 and c not in bests and all(compatible(b, c) for b in bests)]  # fmt: skip
         if tried:
             bests.append(max(tried, key=lambda c: rows[c.name].accuracy))
         if len(bests) == 2:
@@ -357,7 +401,7 @@ def try_remedies(
     """
     from .remedies import CHANGES
 
-    singles = candidates(findings, lambda r: r.name in CHANGES, key=lambda r: r.name)
+    singles = candidates(findings, lambda r: r.name in CHANGES, key=lambda r: CHANGES[r.name])
     if not singles:
         raise LookinsideError(
             "none of the findings' remedies has a Python change to try "
@@ -378,11 +422,21 @@ def try_remedies(
         return Trial.of(results, variants, python_changes, root_cause(findings))
 
     trial = run(variants)
-    both = best_pair(findings, singles, trial, lambda a, b: True) if pair else None
+    both = best_pair(findings, singles, trial, _combine) if pair else None
     if both is not None and both.name not in variants:
         variants[both.name] = both
         trial = run({both.name: both})
     return trial
+
+
+def _combine(a: Candidate, b: Candidate) -> bool:
+    """Two Python changes combine when they set different things (`remedies.TOUCHES`)."""
+    from .remedies import TOUCHES
+
+    def touched(c: Candidate) -> set[str]:
+        return {t for r in c.remedies for t in TOUCHES.get(r.name, {r.name})}
+
+    return not touched(a) & touched(b)
 
 
 def _outcome(r: RunResult) -> str:
@@ -403,13 +457,15 @@ def trial_run(
     stopped it."""
     from .callbacks import ActivationStats, AvgStats
     from .remedies import CHANGES
-    from .rng import seed_everything
+    from .rng import RngState, seed_everything
 
     seed_everything(seed)
     try:
         learn = make_learner()
+        state = RngState.capture()  # the changes may draw numbers: training must not see it
         for remedy in candidate.remedies if candidate is not None else ():
             CHANGES[remedy.name](learn)
+        state.restore()
         stats = learn.find_cb(ActivationStats)
         added = [] if stats is not None else [ActivationStats()]
         with contextlib.redirect_stdout(io.StringIO()):
@@ -431,5 +487,5 @@ def trial_run(
             findings=sorted({f.kind for f in found if f.severity in SERIOUS}),
             notes=sorted({f.kind for f in found if f.severity not in SERIOUS}),
         )
-    except (LookinsideError, ValueError, RuntimeError) as e:
-        return RunResult(name, seed, "", "failed", error=str(e))
+    except Exception as e:  # a remedy that breaks the run is a result, not a crash
+        return RunResult(name, seed, "", "failed", error=f"{type(e).__name__}: {e}")

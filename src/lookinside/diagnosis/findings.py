@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from html import escape
 from typing import Any, Literal
 
-from ..config import flags
+from ..flags import flags
 
 Severity = Literal["info", "warning", "error"]
 
@@ -58,7 +58,7 @@ class Remedy:
     text: str
     code: str = ""
     flag: str = ""
-    options: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         if self.options and not self.flag:
