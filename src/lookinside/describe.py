@@ -9,6 +9,7 @@ from typing import Any
 
 from .callbacks.csv_logger import read_epochs
 from .diagnosis import Finding, format_findings
+from .diagnosis.findings import SERIOUS
 from .errors import LookinsideError
 from .files import read_json
 
@@ -65,7 +66,7 @@ def _trial(path: Path, findings: list[Finding], options: dict[str, Any]) -> str:
             f": {verdict}" if verdict else ""
         )
     base = {k: v for k, v in options.items() if k not in NOT_TRIED}
-    serious = any(f.severity != "info" for f in findings)
+    serious = any(f.severity in SERIOUS for f in findings)
     if serious and options.get("recipe", "none") == "none" and option_candidates(findings, base):
         return f"try its remedies: lookinside fix {path}"
     return ""

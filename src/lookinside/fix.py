@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from .config import MAX_SEED, TrainConfig
-from .diagnosis.findings import Finding, Remedy
+from .diagnosis.findings import SERIOUS, Finding, Remedy
 from .errors import LookinsideError
 from .files import atomic_write_text, read_json, write_json
 from .flags import flags
 from .study import Study
-from .trial import ORIGINAL, SERIOUS, Candidate, Trial, best_pair, candidates, root_cause
+from .trial import ORIGINAL, Candidate, Trial, best_pair, candidates, root_cause
 
 SEEDS = 3  # seeds of a trial, from the run's own (2 with --quick)
 QUICK_SEEDS = 2

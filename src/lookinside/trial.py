@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from html import escape
 from typing import TYPE_CHECKING, Any
 
-from .diagnosis.findings import Finding, Remedy
+from .diagnosis.findings import SERIOUS, Finding, Remedy
 from .errors import LookinsideError
 from .study_results import RunResult
 
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from .learner import Learner
 
 ORIGINAL = "original"
-SERIOUS = ("warning", "error")
 
 
 @dataclass(frozen=True)
@@ -255,7 +254,8 @@ class Trial:
                        f"seed(s), this on {best.diverged or 'none'}")  # fmt: skip
         left = ", ".join(best.remaining)
         gone = f"still found: {left}" if left else "none of the original's findings is left"
-        return f"Recommended: {best.variant} ({best.changes or 'no change'}): {by}; {gone}."
+        how = f" ({best.changes})" if best.changes and best.changes != best.variant else ""
+        return f"Recommended: {best.variant}{how}: {by}; {gone}."
 
     def __str__(self) -> str:
         return self.markdown()

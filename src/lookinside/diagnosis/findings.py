@@ -17,6 +17,7 @@ from typing import Any, Literal
 from ..flags import flags
 
 Severity = Literal["info", "warning", "error"]
+SERIOUS: tuple[Severity, ...] = ("warning", "error")  # what hurts or breaks training
 
 # Root causes first: the data and the loss, the optimizer's parameters, the initialisation
 # (the forward's activations, then the backward's gradients), then what training does with

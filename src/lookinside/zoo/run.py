@@ -27,12 +27,12 @@ from ..callbacks import ActivationStats, AvgStats, ProgressBar
 from ..callbacks.avg_stats import metric_name
 from ..data import DataLoaders
 from ..diagnosis import Finding, diagnose
+from ..diagnosis.findings import SERIOUS
 from ..functional import accuracy
 from ..learner import Learner
 from ..watcher import default_modules, watch
 
 ORACLE = "<first non-finite layer>"  # a label's layer: the one the independent check finds
-SERIOUS = ("warning", "error")
 
 
 @dataclass(frozen=True)
