@@ -16,9 +16,15 @@ import lookinside
 
 def public_modules() -> list[str]:
     """The package and each of its public modules. pdoc lists a package's submodules only
-    when its `__all__` names them, and lookinside's `__all__` names the API, not modules."""
+    when its `__all__` names them (lookinside's names one, `remedies`; pdoc refuses a module
+    named twice), and lookinside's `__all__` names the API, not modules."""
     found = pkgutil.iter_modules(lookinside.__path__, "lookinside.")
-    return ["lookinside"] + [m.name for m in found if not m.name.rpartition(".")[2].startswith("_")]
+    return ["lookinside"] + [
+        m.name
+        for m in found
+        if not m.name.rpartition(".")[2].startswith("_")
+        and m.name.rpartition(".")[2] not in lookinside.__all__
+    ]
 
 
 def build(out: Path) -> Path:

@@ -53,5 +53,6 @@ def test_the_api_reference_has_a_page_per_public_module(tmp_path: Path) -> None:
     index = script.build(tmp_path)
     pages = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.html")}
     assert {m.replace(".", "/") + ".html" for m in modules} <= pages
+    assert "lookinside/remedies.html" in pages  # named by the package's __all__
     learner = (tmp_path / "lookinside" / "learner.html").read_text()
     assert index.exists() and "fit_one_cycle" in learner and "Predictions and targets" in learner
