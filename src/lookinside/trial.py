@@ -2,9 +2,9 @@
 the same seeds, compared by seed with error bars, and whether each remedy's findings went away.
 
 `candidates` picks what to try from the findings; `Trial.of` compares the runs; `best_pair`
-joins the best remedies of the first two findings; `try_remedies` runs a whole trial from a
-function that builds a fresh learner (`lookinside fix` runs one as a study of `lookinside
-train` runs: `lookinside.fix`).
+joins the best remedy of the first finding to the best other of the next; `try_remedies`
+runs a whole trial from a function that builds a fresh learner (`lookinside fix` runs one
+as a study of `lookinside train` runs: `lookinside.fix`).
 """
 
 from __future__ import annotations
@@ -395,7 +395,8 @@ def try_remedies(
 
     `make_learner()` must build a fresh learner (model, data, optimizer settings) each call:
     every run is seeded first, then built, then changed by its remedies. With `pair` and two
-    findings, the best remedies of the first two findings are tried together too. Each run
+    findings, the best remedy of the first and the best other of the next (one that sets
+    something else: `remedies.TOUCHES`) are then tried together (`best_pair`). Each run
     records telemetry (an `ActivationStats` is added when the learner has none) so that the
     trial sees whether the finding went away. Returns the `Trial` (print it for the table).
     """
