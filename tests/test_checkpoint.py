@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -64,6 +65,11 @@ def test_interrupted_and_resumed_ends_bitwise_equal_to_an_uninterrupted_run(
         resumed.learn.activation_stats.telemetry,
     )
     assert tel_resumed.steps.tolist() == tel_whole.steps.tolist()
+    # Every number, first-sight facts and histogram ranges included (a resumed watcher
+    # measured its own gains, input rms and ranges from the trained weights: not the run's).
+    assert tel_resumed.specs == tel_whole.specs
+    assert np.array_equal(tel_resumed.values, tel_whole.values, equal_nan=True)
+    assert np.array_equal(tel_resumed.hist, tel_whole.hist, equal_nan=True)
     assert (tmp_path / "cut" / "metrics.csv").read_text().count("\n") == 4
 
 

@@ -324,3 +324,18 @@ def test_two_forwards_before_the_first_optimizer_step_keep_their_gradients_apart
     assert np.isnan(layer.field("gn")[0]) and np.isnan(layer.field("gsum")[0])
     assert layer.field("gn")[1] == layer.field("n")[1] == 8 * 16
     assert layer.field("gn")[2] == layer.field("n")[2] == 2 * 8 * 16
+
+
+def test_given_histogram_ranges_are_kept_instead_of_fitted() -> None:
+    """A resumed run's watcher gets its record's ranges, so that the histograms join."""
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    x = torch.randn(32, 4) * 3
+    fitted, given = li.watch(model), li.watch(model, ranges={"0": (-1.0, 5.0)})
+    model(x).sum().backward()
+    fitted.remove()
+    given.remove()
+    spec = {s.name: s for s in given.telemetry.specs}
+    assert (spec["0"].lo, spec["0"].hi) == (-1.0, 5.0)
+    assert {s.name: (s.lo, s.hi) for s in fitted.telemetry.specs}["0"] != (-1.0, 5.0)
+    assert (spec["2"].lo, spec["2"].hi) == next((s.lo, s.hi) for s in fitted.telemetry.specs
+                                                if s.name == "2")  # others: fitted  # fmt: skip

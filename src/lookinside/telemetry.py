@@ -12,7 +12,7 @@ import io
 import json
 import os
 import zipfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -278,15 +278,19 @@ class Telemetry:
     def then(self, later: Telemetry) -> Telemetry:
         """This record followed by `later`'s steps (a resumed run). `later` has the same
         layers, possibly followed by layers first seen after the resume; a `later` of no step
-        (a fit of no epoch, which only writes a finished run's outputs) adds nothing."""
+        (a fit of no epoch, which only writes a finished run's outputs) adds nothing. What
+        was measured at a layer's first sight (its weights' initial gain, its input's rms,
+        its histogram range) is this record's: the run's first step, not the resume's."""
         if not len(later.steps):
             return self
         names = [s.name for s in self.specs]
         if [s.name for s in later.specs[: len(names)]] != names:
             raise ValueError("cannot join telemetry of different layers.")
         earlier = self.padded(len(later.specs))
+        first = [replace(s, calls=max(s.calls, t.calls))
+                 for s, t in zip(self.specs, later.specs[: len(names)], strict=True)]  # fmt: skip
         return Telemetry(
-            later.specs,
+            [*first, *later.specs[len(names) :]],
             np.concatenate([earlier.steps, later.steps]),
             np.concatenate([earlier.values, later.values]),
             np.concatenate([earlier.hist, later.hist]),

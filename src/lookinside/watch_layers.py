@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -272,8 +272,13 @@ class LayerRegistry:
     """The layers a watcher has seen: one per (watched module, place in its output), numbered
     in the order the forward first produced them, with what is known of each."""
 
-    def __init__(self, named: Sequence[tuple[str, nn.Module]]) -> None:
+    def __init__(
+        self,
+        named: Sequence[tuple[str, nn.Module]],
+        ranges: Mapping[str, tuple[float, float]] | None = None,
+    ) -> None:
         self.names = [n for n, _ in named]
+        self._ranges = dict(ranges or {})  # layer name -> its histogram range, given
         self.modules = [m for _, m in named]
         self.specs: list[LayerSpec] = []
         self.first: dict[int, int] = {}  # module position -> its first layer
@@ -298,7 +303,11 @@ class LayerRegistry:
         previous = self.specs[-1] if self.specs else None
         module_name = base if position >= 0 else ""
         layer = len(self.specs)
-        self.specs.append(spec_for(base + path, module, module_name, path, x, role, previous))
+        spec = spec_for(base + path, module, module_name, path, x, role, previous)
+        if spec.name in self._ranges:
+            lo, hi = self._ranges[spec.name]
+            spec = replace(spec, lo=lo, hi=hi)
+        self.specs.append(spec)
         self._index[key] = layer
         self._positions.append(position)
         if module is not None and position not in self.first:

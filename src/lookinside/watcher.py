@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import sys
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -141,6 +141,8 @@ class Watcher:
         max_steps: the most recorded steps kept on the host (older ones are thinned).
         chunk: recorded steps buffered on the device between transfers.
         first_step: the number of the first step (a resumed run continues its numbering).
+        ranges: histogram ranges by layer name, used instead of fitting one at first sight
+            (a resumed run keeps its record's, so that its histograms join).
     """
 
     def __init__(
@@ -156,6 +158,7 @@ class Watcher:
         chunk: int = 256,
         bins: int = BINS,
         first_step: int = 0,
+        ranges: Mapping[str, tuple[float, float]] | None = None,
     ) -> None:
         if every < 1 or detail < 1 or max_steps < 2 or chunk < 1:
             raise ValueError("every, detail and chunk must be at least 1, max_steps at least 2.")
@@ -168,7 +171,7 @@ class Watcher:
         self.model = model
         self._every, self.grads, self.params = every, grads, params
         self.hist_sample, self.detail, self.bins = hist_sample, detail, bins
-        self.layers = LayerRegistry(named)
+        self.layers = LayerRegistry(named, ranges)
         self._buffer = StepBuffer(bins, chunk, max_steps)
         self.meta: dict[str, Any] = model_facts(model)
         self._step = first_step  # steps seen (and, resuming, done before)

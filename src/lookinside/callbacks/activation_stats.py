@@ -51,6 +51,8 @@ class ActivationStats(Callback):
         options = {"first_step": learn.train_iter, **self.options}
         if self._resumed_every:  # keep the recording rate the record had thinned down to
             options["every"], self._resumed_every = self._resumed_every, 0
+        if self._prior is not None:  # and its histogram ranges, so that the two parts join
+            options["ranges"] = {s.name: (s.lo, s.hi) for s in self._prior.specs}
         self._watcher = Watcher(learn.model, self.modules, **options)
 
     # A `CudaGraph` captures the watcher's hooks with the step; these keep the record exact.
