@@ -52,7 +52,7 @@ def reference(out: Path) -> tuple[float, list[float]]:
     began = time.perf_counter()
     proc, seen = start(out), list[float]()
     while proc.poll() is None:
-        found = _rows(out) if (out / "metrics.csv").exists() else 0
+        found = _rows(out)
         while len(seen) < found:
             seen.append(time.perf_counter() - began)
         time.sleep(0.01)
@@ -65,10 +65,11 @@ def phase(out: Path) -> str:
     """What the killed run had written: how far it got."""
     if not (out / "config.json").exists():
         return "before config.json"
-    done = _rows(out) if (out / "metrics.csv").exists() else 0
-    if (out / "report.html").exists():
+    done = _rows(out)
+    if (out / "report.html").exists() and done == 3:
         return "after report.html"
-    return f"{done} epoch(s) done" + (", writing outputs" if done == 3 else "")
+    partial = " (and its partial report)" if (out / "report.html").exists() else ""
+    return f"{done} epoch(s) done" + (", writing outputs" if done == 3 else partial)
 
 
 def finish(out: Path) -> tuple[int, list[str]]:
@@ -97,7 +98,9 @@ def _complete(out: Path) -> bool:
 
 
 def _rows(out: Path) -> int:
-    """The epochs metrics.csv holds."""
+    """The epochs metrics.csv holds (none before the first epoch ends)."""
+    if not (out / "metrics.csv").exists():
+        return 0
     with (out / "metrics.csv").open() as f:
         return max(len(list(csv.reader(f))) - 1, 0)
 
