@@ -22,7 +22,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from .diagnosis.findings import SERIOUS
+from .diagnosis.findings import kinds
 from .errors import LookinsideError
 from .files import atomic_write_text, exclusive, read_json, write_json
 from .study import Run, Study
@@ -54,8 +54,8 @@ def _execute(run: Run, run_dir: Path) -> RunResult:
             last.get("train_loss", math.nan),
             statistics.mean(h.seconds for h in result.history) if result.history else math.nan,
             sum(p.numel() for p in result.learn.model.parameters()),
-            sorted({f.kind for f in result.findings or [] if f.severity in SERIOUS}),
-            notes=sorted({f.kind for f in result.findings or [] if f.severity not in SERIOUS}),
+            kinds(result.findings or []),
+            notes=kinds(result.findings or [], serious=False),
         )
     except (LookinsideError, ValueError, RuntimeError) as e:
         run_dir.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,6 @@ from typing import Any
 
 from .callbacks.csv_logger import read_epochs
 from .diagnosis import Finding, format_findings
-from .diagnosis.findings import SERIOUS
 from .errors import LookinsideError
 from .files import read_json
 
@@ -57,7 +56,7 @@ def _run(path: Path) -> str:
 def _trial(path: Path, findings: list[Finding], options: dict[str, Any]) -> str:
     """What the trial of the run's remedies found, or the command that runs one (when
     `lookinside fix` has something to try)."""
-    from .fix import NOT_TRIED, option_candidates, trial_dir, trial_verdict
+    from .fix import planned, trial_dir, trial_verdict
 
     trial = trial_dir(path)
     if trial is not None:
@@ -65,11 +64,11 @@ def _trial(path: Path, findings: list[Finding], options: dict[str, Any]) -> str:
         return f"trial of its remedies ({trial / 'report.html'})" + (
             f": {verdict}" if verdict else ""
         )
-    base = {k: v for k, v in options.items() if k not in NOT_TRIED}
-    serious = any(f.severity in SERIOUS for f in findings)
-    if serious and options.get("recipe", "none") == "none" and option_candidates(findings, base):
-        return f"try its remedies: lookinside fix {path}"
-    return ""
+    try:
+        planned(path, options, findings)
+    except LookinsideError:  # nothing a trial could try
+        return ""
+    return f"try its remedies: lookinside fix {path}"
 
 
 def _numbers(epoch: dict[str, float]) -> str:

@@ -48,25 +48,9 @@ def fix_run(
         raise LookinsideError(f"--seeds must be from 1 to 10, not {n_seeds}.")
     run_dir = Path(run_dir)
     options = read_options(run_dir)
-    if options.get("recipe", "none") != "none":
-        raise LookinsideError(
-            f"{run_dir} trained with --recipe {options['recipe']}, which sets its own model, "
-            "lr and schedule: the remedies' options would change nothing."
-        )
     findings = inspect_run(run_dir)
-    if not any(f.severity in SERIOUS for f in findings):
-        raise LookinsideError(
-            f"nothing to fix: the diagnosis of {run_dir} has no warning or error."
-        )
-    base = {k: v for k, v in options.items() if k not in NOT_TRIED}
-    singles = option_candidates(findings, base, log)
-    if not singles:
-        kinds = ", ".join(dict.fromkeys(f.kind for f in findings if f.severity in SERIOUS))
-        raise LookinsideError(
-            f"no remedy for {kinds} is an option of lookinside train that this run does not "
-            "use already: try them in Python with lookinside.try_remedies, or follow the "
-            "advice of lookinside inspect."
-        )
+    singles = planned(run_dir, options, findings, log)
+    base = trained_options(options)
     first = int(options.get("seed", 0))
     seed_list = [(first + i) % (MAX_SEED + 1) for i in range(n_seeds)]
     variants: dict[str, Candidate | None] = {ORIGINAL: None, **{c.name: c for c in singles}}
@@ -90,6 +74,39 @@ def fix_run(
     if (run_dir / "report.html").exists():
         write_report(run_dir)  # it links to the trial now
     return trial, out
+
+
+def trained_options(options: dict[str, Any]) -> dict[str, Any]:
+    """A run's options that a trial keeps (the trial sets its own output, seeds, telemetry)."""
+    return {k: v for k, v in options.items() if k not in NOT_TRIED}
+
+
+def planned(
+    run_dir: Path,
+    options: dict[str, Any],
+    findings: Sequence[Finding],
+    log: Callable[[str], None] | None = None,
+) -> list[Candidate]:
+    """The remedies a trial of the run would try, or one sentence saying why it has none
+    (`lookinside inspect` asks too, to say whether a trial is worth running)."""
+    if options.get("recipe", "none") != "none":
+        raise LookinsideError(
+            f"{run_dir} trained with --recipe {options['recipe']}, which sets its own model, "
+            "lr and schedule: the remedies' options would change nothing."
+        )
+    if not any(f.severity in SERIOUS for f in findings):
+        raise LookinsideError(
+            f"nothing to fix: the diagnosis of {run_dir} has no warning or error."
+        )
+    singles = option_candidates(findings, trained_options(options), log)
+    if not singles:
+        kinds = ", ".join(dict.fromkeys(f.kind for f in findings if f.severity in SERIOUS))
+        raise LookinsideError(
+            f"no remedy for {kinds} is an option of lookinside train that this run does not "
+            "use already: try them in Python with lookinside.try_remedies, or follow the "
+            "advice of lookinside inspect."
+        )
+    return singles
 
 
 def option_candidates(

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from html import escape
 from typing import TYPE_CHECKING, Any
 
-from .diagnosis.findings import SERIOUS, Finding, Remedy
+from .diagnosis.findings import SERIOUS, Finding, Remedy, kinds
 from .errors import LookinsideError
 from .study_results import RunResult
 
@@ -485,8 +485,8 @@ def trial_run(
             values.get("valid_loss", math.nan),
             values.get("train_loss", math.nan),
             params=sum(p.numel() for p in learn.model.parameters()),
-            findings=sorted({f.kind for f in found if f.severity in SERIOUS}),
-            notes=sorted({f.kind for f in found if f.severity not in SERIOUS}),
+            findings=kinds(found),
+            notes=kinds(found, serious=False),
         )
     except Exception as e:  # a remedy that breaks the run is a result, not a crash
         return RunResult(name, seed, "", "failed", error=f"{type(e).__name__}: {e}")

@@ -124,6 +124,11 @@ class Findings(list[Finding]):
         return findings_html(self)
 
 
+def kinds(findings: Sequence[Finding], serious: bool = True) -> list[str]:
+    """The kinds of the warnings and errors (or, `serious=False`, of the notes), sorted."""
+    return sorted({f.kind for f in findings if (f.severity in SERIOUS) == serious})
+
+
 def ranked(findings: Sequence[Finding]) -> list[Finding]:
     """Root causes first (see `ORDER`); the same kind earlier in training first."""
     return sorted(findings, key=lambda f: (ORDER.index(f.kind), f.steps[0]))

@@ -66,7 +66,9 @@ class Repair:
     @property
     def original(self) -> TrialRow:
         """The faulty run's own row."""
-        return next(r for r in self.trial.rows if r.variant == ORIGINAL)
+        original = self.trial.original
+        assert original is not None  # every trial trains the original
+        return original
 
     @property
     def best(self) -> TrialRow | None:
