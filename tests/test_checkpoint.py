@@ -207,7 +207,7 @@ DAMAGED = {
     "bad optimizer": (lambda s: s.update(opt={"state": {}, "param_groups": []}), {},
                       "different number of parameter groups"),
     "bad history": (lambda s: s["callbacks"].update(avg_stats={"history": "x"}), {},
-                    "does not fit the run"),
+                    "does not fit the callback avg_stats"),
     "bad recorder": (lambda s: s["callbacks"].update(recorder={"losses": "x", "hypers": 3}), {},
                      "the recorder's state is not one loss and one lr per step"),
     "arch changed": (lambda s: None, {"arch": [4, 8, 16]}, "Error(s) in loading state_dict"),

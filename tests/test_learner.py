@@ -451,3 +451,65 @@ def test_an_error_in_the_first_batch_records_no_epoch() -> None:
 def test_a_notebook_shows_the_learner_as_a_table() -> None:
     html = quiet_learner()._repr_html_()
     assert "<table>" in html and "parameters" in html and "AvgStats" in html
+
+
+class EpochCounter(li.Callback):
+    """Counts the epochs of every fit, resets at before_fit, and keeps its count across a
+    resume: what a stateful callback does."""
+
+    def __init__(self) -> None:
+        self.epochs, self.drawn = 0, 0.0
+
+    def before_fit(self, learn: li.Learner) -> None:
+        self.epochs = 0
+
+    def after_epoch(self, learn: li.Learner) -> None:
+        self.epochs += 1
+        self.drawn = float(torch.rand(()))
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epochs": self.epochs}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.epochs = state["epochs"]
+
+
+def test_a_resumed_fit_loads_each_callbacks_state_after_before_fit_then_the_generators() -> None:
+    from lookinside.rng import RngState
+
+    whole = quiet_learner(cbs=[EpochCounter()])
+    torch.manual_seed(0)
+    whole.fit(3)
+    first = quiet_learner(cbs=[EpochCounter()])
+    torch.manual_seed(0)
+    first.fit(1)
+    saved, rng = first.epoch_counter.state_dict(), RngState.capture()
+    torch.manual_seed(123)  # whatever happens in between, the resume puts the stream back
+    resumed = quiet_learner(cbs=[EpochCounter()])
+    resumed.resume_at_fit({"epoch_counter": saved}, rng)
+    resumed.fit(3, start_epoch=1)
+    assert (
+        resumed.epoch_counter.epochs == whole.epoch_counter.epochs == 3
+    )  # before_fit did not undo it
+    assert resumed.epoch_counter.drawn == whole.epoch_counter.drawn  # the same random stream
+    resumed.fit(1)  # the resume is for one fit only
+    assert resumed.epoch_counter.epochs == 1
+
+
+def test_a_state_that_does_not_fit_its_callback_is_one_sentence_naming_its_source() -> None:
+    learn = quiet_learner(cbs=[EpochCounter()])
+    learn.resume_at_fit({"epoch_counter": {"steps": 3}}, source="ckpt/epoch-0001.pt")
+    with pytest.raises(
+        li.LookinsideError, match=r"ckpt/epoch-0001.pt does not fit the callback epoch_counter"
+    ):
+        learn.fit(1)
+
+
+def test_callbacks_keep_no_state_unless_they_say_so() -> None:
+    assert li.Callback().state_dict() == {}
+    learn = quiet_learner()
+    learn.fit(1)
+    from lookinside.checkpoint import checkpoint_state
+
+    kept = checkpoint_state(learn, 1)["callbacks"]
+    assert set(kept) == {"avg_stats", "recorder"}  # the default callbacks that keep state

@@ -55,9 +55,9 @@ def test_the_scale_survives_a_checkpoint() -> None:
     learn.progress_bar.rows = False
     learn.fit(1)
     resumed = li.MixedPrecision("fp16")
-    resumed.load_state_dict(mp.state_dict())
     other = li.Learner(tiny_model(), tiny_dls(n_train=4, bs=4), lr=0.5, cbs=[resumed])
     other.progress_bar.rows = False
+    other.resume_at_fit({"mixed_precision": mp.state_dict()})
     other.fit(1)
     assert resumed.scaler is not None and resumed.scaler.get_scale() == 2.0**98
 

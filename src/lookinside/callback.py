@@ -79,6 +79,16 @@ class Callback:
     def __repr__(self) -> str:
         return type(self).__name__
 
+    # What a checkpoint keeps of the callback (see `lookinside.checkpoint`).
+    def state_dict(self) -> dict[str, Any]:
+        """What this callback must carry across a stop and a resume, as tensors and plain data
+        (a checkpoint stores it by the callback's name); {}: nothing."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from what `state_dict` returned. A resumed fit calls it right after
+        `before_fit` (see `Learner.resume_at_fit`), so a reset there does not undo it."""
+
     # Every event, as a no-op. Overridden ones are the callback's handlers.
     def before_fit(self, learn: Learner) -> None:
         """Once, before the first epoch (the optimizer exists)."""

@@ -42,11 +42,7 @@ def checkpoint_state(
     learn: Learner, epochs_done: int, extra: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """The learner's state after `epochs_done` epochs, as plain data."""
-    callbacks = {}
-    for cb in learn.cbs:
-        get_state = getattr(cb, "state_dict", None)
-        if callable(get_state):
-            callbacks[callback_name(cb)] = get_state()
+    callbacks = {callback_name(cb): state for cb in learn.cbs if (state := cb.state_dict())}
     return {
         "format": FORMAT,
         "epochs_done": epochs_done,
@@ -118,14 +114,17 @@ SHAPE: dict[str, tuple[type, ...]] = {
 }  # fmt: skip
 
 
-def apply_checkpoint(learn: Learner, state: dict[str, Any]) -> None:
-    """Load the model and optimizer state into `learn` (creating the optimizer if needed)."""
+def apply_checkpoint(learn: Learner, state: dict[str, Any], source: str = "the checkpoint") -> None:
+    """Continue from `state` (read from `source`): the model's and the optimizer's state now
+    (the optimizer created if needed), the callbacks' and the random generators' at the next
+    fit (`Learner.resume_at_fit`), which must start at `state["epochs_done"]`."""
     learn.model.load_state_dict(state["model"])
     learn.lr = state["lr"]
     if learn.opt is None:
         learn.create_opt()
     if state["opt"] is not None and learn.opt is not None:
         learn.opt.load_state_dict(state["opt"])
+    learn.resume_at_fit(state["callbacks"], RngState.from_dict(state["rng"]), source)
 
 
 def epoch_checkpoints(directory: Path) -> list[Path]:

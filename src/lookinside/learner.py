@@ -10,7 +10,7 @@ whatever they leave.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from . import explain
 from .callback import Callback, Handler, callback_name, check_callback
 from .data import len_or_none
+from .errors import LookinsideError
 from .events import (
     CancelBatchException,
     CancelEpochException,
@@ -33,6 +34,7 @@ from .events import (
 
 if TYPE_CHECKING:
     from .lr_finder import LRFindResult
+    from .rng import RngState
 
 LossFunc = Callable[..., Tensor]
 OptFunc = Callable[..., torch.optim.Optimizer]
@@ -102,6 +104,7 @@ class Learner:
         # before_batch, it returns True when it did the step (and set pred and loss), False to
         # leave the batch to the eager step.
         self.step_runner: Callable[[Learner], bool] | None = None
+        self._resuming: tuple[Mapping[str, dict[str, Any]], RngState | None, str] | None = None
         if default_cbs:
             from .callbacks import default_callbacks
 
@@ -257,12 +260,46 @@ class Learner:
             self.n_epochs, self.start_epoch = n_epochs, start_epoch
             try:
                 self._fire(Event.before_fit)
+                self._resume_callbacks()
                 for self.epoch in range(start_epoch, n_epochs):
                     self._epoch()
             except CancelFitException:
                 self._fire(Event.after_cancel_fit)
             finally:
                 self._fire(Event.after_fit)
+
+    def resume_at_fit(
+        self,
+        states: Mapping[str, dict[str, Any]],
+        rng: RngState | None = None,
+        source: str = "the checkpoint",
+    ) -> None:
+        """Have the next fit continue a stopped one: right after `before_fit` (where callbacks
+        reset what they keep), each callback loads its state from `states`, by its name, and
+        then `rng` is restored, so the first batch draws what it would have drawn had the fit
+        never stopped. A state that does not fit its callback is one sentence naming `source`.
+        """
+        self._resuming = (states, rng, source)
+
+    def _resume_callbacks(self) -> None:
+        if self._resuming is None:
+            return
+        states, rng, source = self._resuming
+        self._resuming = None
+        what = "?"
+        try:
+            for cb in self.cbs:
+                what = f"the callback {callback_name(cb)}"
+                if callback_name(cb) in states:
+                    cb.load_state_dict(dict(states[callback_name(cb)]))
+            what = "the random generators"
+            if rng is not None:
+                rng.restore()
+        except (KeyError, IndexError, ValueError, TypeError, RuntimeError) as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            raise LookinsideError(
+                f"{source} does not fit {what} ({first}); was it changed since it was written?"
+            ) from None
 
     def fit_one_cycle(
         self,
@@ -447,8 +484,6 @@ class Learner:
 def _check_arguments(model: Any, dls: Any, loss_func: Any) -> None:
     """Raise `LookinsideError` with one sentence for the mistakes a user of another library
     makes first: fastai's order (data, then model), the data as a tuple, a loss class."""
-    from .errors import LookinsideError
-
     if isinstance(dls, nn.Module) and not isinstance(model, nn.Module):
         raise LookinsideError("Learner takes the model first, then the data: Learner(model, "
                               "dls) (fastai's order is the other way round).")  # fmt: skip

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .callback import Callback, callback_name
+from .callback import Callback
 from .callbacks import (
     ActivationStats,
     AvgStats,
@@ -53,7 +53,7 @@ from .lr_finder import LRFindResult
 from .models import cnn, fast_cnn
 from .plots import save_figure
 from .report import write_report
-from .rng import RngState, seed_everything
+from .rng import seed_everything
 from .telemetry import Telemetry
 from .telemetry_plots import telemetry_figures
 
@@ -219,14 +219,14 @@ def train(config: TrainConfig, verbose: bool = True, cbs: Sequence[Callback] = (
         )
     learn = build_learner(config)
     if world()[0] != 0:  # another rank: trains, writes nothing
-        return _fit(learn, config, Path(config.out or "."), False, cbs, start_epoch=0, state=None)
+        return _fit(learn, config, Path(config.out or "."), False, cbs, start_epoch=0)
     run_dir = new_run_dir(config.out)
     write_json(run_dir / "config.json", config.to_dict())
     if config.lr == "auto":
         suggestion = find_lr(learn, run_dir).suggestion
         assert suggestion is not None
         learn.lr = suggestion
-    return _fit(learn, config, run_dir, verbose, cbs, start_epoch=0, state=None)
+    return _fit(learn, config, run_dir, verbose, cbs, start_epoch=0)
 
 
 def resume(
@@ -278,7 +278,7 @@ def _resume(
     if state is None:  # stopped before its first epoch ended: it starts again
         if config.lr == "auto":
             learn.lr = find_lr(learn, run_dir).suggestion or learn.lr
-        result = _fit(learn, config, run_dir, verbose, cbs, start_epoch=0, state=None)
+        result = _fit(learn, config, run_dir, verbose, cbs, start_epoch=0)
         (run_dir / "checkpoints" / "interrupted.pt").unlink(missing_ok=True)
         return result
     if state["epochs_done"] >= config.epochs and (run_dir / "report.html").exists():
@@ -288,9 +288,8 @@ def _resume(
         )  # else its epochs are done, not its outputs: fitting no epoch writes them
     learn.model.to(learn.dls.device)  # so that the optimizer's loaded state lands there too
     with _fitting(checkpoints[-1], source):
-        apply_checkpoint(learn, state)
-    result = _fit(learn, config, run_dir, verbose, cbs, start_epoch=state["epochs_done"],
-                  state=state, resumed_from=checkpoints[-1])  # fmt: skip
+        apply_checkpoint(learn, state, str(checkpoints[-1]))
+    result = _fit(learn, config, run_dir, verbose, cbs, start_epoch=state["epochs_done"])
     (run_dir / "checkpoints" / "interrupted.pt").unlink(missing_ok=True)  # resumed past it
     return result
 
@@ -317,11 +316,9 @@ def _fit(
     verbose: bool,
     cbs: Sequence[Callback],
     start_epoch: int,
-    state: dict[str, Any] | None,
-    resumed_from: Path | None = None,
 ) -> TrainResult:
-    """The training itself, fresh or resumed (from `state`, read from `resumed_from`), and
-    everything written after it."""
+    """The training itself, fresh or resumed (`start_epoch` > 0, the learner holding the
+    checkpoint's state: `apply_checkpoint`), and everything written after it."""
     writer = world()[0] == 0  # under torch.distributed, only rank 0 writes and prints
     progress = learn.find_cb(ProgressBar)
     if progress is not None:
@@ -340,13 +337,6 @@ def _fit(
     if config.clip is not None:
         run_cbs.append(GradientClip(config.clip))
     learn.add_cbs(run_cbs)
-    if state is not None:
-        with _fitting(resumed_from or run_dir, str(run_dir / "config.json")):
-            for cb in learn.cbs:
-                saved = state["callbacks"].get(callback_name(cb))
-                if saved is not None and hasattr(cb, "load_state_dict"):
-                    cb.load_state_dict(saved)
-            RngState.from_dict(state["rng"]).restore()
     try:
         if config.sched == "one-cycle":
             learn.fit_one_cycle(config.epochs, lr_max=learn.lr, start_epoch=start_epoch)

@@ -41,19 +41,20 @@ class ActivationStats(Callback):
         self._watcher: Watcher | None = None
         self._telemetry: Telemetry | None = None
         self._prior: Telemetry | None = None  # the record of the epochs before a resume
-        self._resumed: Telemetry | None = None
-        self._resumed_every = 0
+        self._first_step = 0  # the fit's first step (a resumed fit's steps go on counting)
         self.epochs: list[dict[str, float]] = []  # each finished epoch's losses, for diagnose
 
     def before_fit(self, learn: Learner) -> None:
-        self._telemetry = None
-        self._prior, self._resumed = self._resumed, None
-        options = {"first_step": learn.train_iter, **self.options}
-        if self._resumed_every:  # keep the recording rate the record had thinned down to
-            options["every"], self._resumed_every = self._resumed_every, 0
-        if self._prior is not None:  # and its histogram ranges, so that the two parts join
-            options["ranges"] = {s.name: (s.lo, s.hi) for s in self._prior.specs}
-        self._watcher = Watcher(learn.model, self.modules, **options)
+        self._telemetry, self._prior, self._first_step = None, None, learn.train_iter
+        self._watch(learn.model, {})
+
+    def _watch(self, model: nn.Module, resumed: dict[str, Any]) -> None:
+        """Start the watcher (again, before its first step, when a fit resumes: with the
+        `resumed` record's recording rate and histogram ranges, so that the two parts join)."""
+        if self._watcher is not None:
+            self._watcher.remove()
+        options = {"first_step": self._first_step, **self.options, **resumed}
+        self._watcher = Watcher(model, self.modules, **options)
 
     # A `CudaGraph` captures the watcher's hooks with the step; these keep the record exact.
     def on_capture_start(self) -> None:
@@ -93,13 +94,9 @@ class ActivationStats(Callback):
         """The record so far, as tensors and plain data (for checkpoints)."""
         every = self._watcher.every if self._watcher is not None else self.options.get("every", 1)
         state: dict[str, Any] = {"watch_every": every}
-        if self._watcher is not None or self._telemetry is not None:
-            record = self.telemetry
-        elif self._resumed is not None:  # resumed, stopped before its fit began
-            record = self._resumed
-        else:  # stopped before anything was recorded (a Ctrl-C as the fit starts)
-            return state
-        for key, value in record.arrays().items():
+        if not self.has_telemetry:  # stopped before anything was recorded (a Ctrl-C as the
+            return state  # fit starts)
+        for key, value in self.telemetry.arrays().items():
             if value.dtype.kind == "U":  # text: the specs and meta as JSON, the field names
                 state[key] = str(value) if value.ndim == 0 else [str(v) for v in value]
             else:
@@ -107,15 +104,17 @@ class ActivationStats(Callback):
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Continue from a checkpoint: the next fit's record follows this one."""
+        """Continue from a checkpoint (after `before_fit`): the fit's record follows this one."""
         state = dict(state)
-        self._resumed_every = int(state.pop("watch_every", 0))
-        if not state:  # saved before anything was recorded
-            return
-        arrays = {
-            k: v.numpy() if isinstance(v, torch.Tensor) else np.array(v) for k, v in state.items()
-        }
-        self._resumed = Telemetry.from_arrays(arrays, "the checkpoint's telemetry")
+        every = int(state.pop("watch_every", 0))
+        resumed: dict[str, Any] = {"every": every} if every else {}
+        if state:  # else saved before anything was recorded
+            arrays = {k: v.numpy() if isinstance(v, torch.Tensor) else np.array(v)
+                      for k, v in state.items()}  # fmt: skip
+            self._prior = Telemetry.from_arrays(arrays, "the checkpoint's telemetry")
+            resumed["ranges"] = {s.name: (s.lo, s.hi) for s in self._prior.specs}
+        if self._watcher is not None:
+            self._watch(self._watcher.model, resumed)
 
     @property
     def has_telemetry(self) -> bool:

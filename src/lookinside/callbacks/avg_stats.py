@@ -91,19 +91,18 @@ class AvgStats(Callback):
     def __init__(self, train_metrics: bool = False) -> None:
         self.train_metrics = train_metrics
         self.history: list[EpochStats] = []
-        self._resumed: list[EpochStats] = []
         self._train: _PhaseSums | None = None  # sums of the epoch in progress
 
     def before_fit(self, learn: Learner) -> None:
-        self.history, self._resumed = self._resumed, []
+        self.history = []
 
     def state_dict(self) -> dict[str, Any]:
         """The epochs so far, as plain data (for checkpoints)."""
         return {"history": [dataclasses.asdict(h) for h in self.history]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Continue from a checkpoint: the next fit starts with these epochs."""
-        self._resumed = [EpochStats(**h) for h in state["history"]]
+        """Continue from a checkpoint: the fit goes on from these epochs."""
+        self.history = [EpochStats(**h) for h in state["history"]]
 
     def before_epoch(self, learn: Learner) -> None:
         self._start = time.perf_counter()

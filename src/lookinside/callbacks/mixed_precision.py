@@ -71,7 +71,6 @@ class MixedPrecision(Callback):
         self._unscaled_loss: torch.Tensor | None = None
         self._probe: _ScalerProbe | None = None
         self._checked = False
-        self._resumed_scaler: dict[str, Any] | None = None
 
     @property
     def scaled(self) -> bool:
@@ -84,9 +83,6 @@ class MixedPrecision(Callback):
             self.scaler = torch.amp.GradScaler(
                 self._device_type, init_scale=self.init_scale, growth_interval=self.growth_interval
             )
-            if self._resumed_scaler is not None:
-                self.scaler.load_state_dict(self._resumed_scaler)
-                self._resumed_scaler = None
         assert learn.opt is not None
         self._probe = _ScalerProbe(learn.opt)  # one per fit: the scaler keys its state by it
         self._checked = False  # whether this batch's gradients went through the scaler
@@ -133,9 +129,10 @@ class MixedPrecision(Callback):
         return {"scaler": self.scaler.state_dict() if self.scaler is not None else None}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Continue from a checkpoint with the scale it had reached."""
-        if state.get("scaler") and self.scaled:
-            self.scaler, self._resumed_scaler = None, state["scaler"]
+        """Continue from a checkpoint with the scale it had reached (after `before_fit`, which
+        made the scaler)."""
+        if state.get("scaler") and self.scaler is not None:
+            self.scaler.load_state_dict(state["scaler"])
 
     def __repr__(self) -> str:
         return f"MixedPrecision({'fp16' if self.scaled else 'bf16'})"

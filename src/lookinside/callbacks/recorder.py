@@ -43,28 +43,25 @@ class Recorder(Callback):
     def __init__(self) -> None:
         self._losses = DeviceLog()
         self._hypers: list[list[dict[str, float]]] = []  # per step, per group
-        self._resumed: list[list[dict[str, float]]] = []
-        self._resumed_losses = np.zeros(0, np.float32)  # a checkpoint's steps, for the next fit
         self._prior_losses = np.zeros(0, np.float32)  # the resumed steps, kept on the host
 
     def before_fit(self, learn: Learner) -> None:
         self._losses = DeviceLog()
-        self._hypers, self._resumed = self._resumed, []
-        self._prior_losses, self._resumed_losses = self._resumed_losses, np.zeros(0, np.float32)
+        self._hypers, self._prior_losses = [], np.zeros(0, np.float32)
 
     def state_dict(self) -> dict[str, Any]:
         """The steps so far, as plain data (for checkpoints)."""
         return {"losses": torch.from_numpy(self.losses.copy()), "hypers": self._hypers}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Continue from a checkpoint: the next fit starts with these steps (a state that is
-        not what `state_dict` writes raises ValueError)."""
+        """Continue from a checkpoint: the fit goes on from these steps (a state that is not
+        what `state_dict` writes raises ValueError)."""
         losses, hypers = state["losses"], state["hypers"]
         if not (isinstance(losses, torch.Tensor) and losses.ndim == 1 and isinstance(hypers, list)
                 and len(hypers) == len(losses)):  # fmt: skip
             raise ValueError("the recorder's state is not one loss and one lr per step")
-        self._resumed_losses = losses.numpy().astype(np.float32)
-        self._resumed = list(hypers)
+        self._prior_losses = losses.numpy().astype(np.float32)
+        self._hypers = list(hypers)
 
     def after_batch(self, learn: Learner) -> None:
         if not learn.training or learn.loss is None or learn.opt is None:
