@@ -20,7 +20,7 @@ from collections import defaultdict
 import torch
 
 from _report import append_section, markdown_table
-from lookinside.zoo.cases import CASES
+from lookinside.zoo.cases import CASES, case_named
 from lookinside.zoo.run import ORACLE, CaseResult, run_all
 
 TARGET = 0.95
@@ -78,7 +78,7 @@ def main() -> None:
     args = parser.parse_args()
     cases = [c for c in CASES if not args.only or c.name in args.only]
     start = time.perf_counter()
-    results = run_all(cases, jobs=args.jobs)
+    results = run_all(cases, jobs=args.jobs, named=case_named)
     wall = time.perf_counter() - start
     table = markdown_table(
         ["case", "family", "expected", "found (kind@layer, severity)", "accuracy", "s",

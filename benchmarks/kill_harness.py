@@ -4,7 +4,8 @@ Trains a small run uninterrupted (the reference, after one run that warms the ca
 noting when each epoch ends. Then, `--kills` times, starts the same run and stops it with
 SIGKILL (or SIGINT, `--signal int`): half at a moment drawn uniformly over the reference's
 life, half within 0.25 s of an epoch's end (where checkpoints, metrics and outputs are
-written). Then `lookinside train --resume` until it exits 0. Each run must end equal to the
+written). Then `lookinside train --resume` until it exits 0 (`lookinside inspect` for a run
+cut after its last checkpoint: it writes the outputs). Each run must end equal to the
 reference (metrics without their seconds, the weights, the per-step losses, the telemetry),
 `inspect` and `report` must exit 0, and no temporary file may remain.
 
@@ -73,8 +74,9 @@ def phase(out: Path) -> str:
 
 
 def finish(out: Path) -> tuple[int, list[str]]:
-    """Bring a killed run to its end: resume it (or start it, if it never wrote its config)
-    until it exits 0; the commands it took, and what went wrong."""
+    """Bring a killed run to its end: resume it (or start it, if it never wrote its config;
+    or, if its epochs are done and its outputs are not, inspect it: that finishes them) until
+    it exits 0; the commands it took, and what went wrong."""
     problems: list[str] = []
     for attempt in range(1, 4):
         if not (out / "config.json").exists():
@@ -85,6 +87,8 @@ def finish(out: Path) -> tuple[int, list[str]]:
             done = lookinside(*TRAIN, "--out", str(out))
         elif (out / "report.html").exists() and _complete(out):
             return attempt - 1, problems
+        elif _complete(out):  # cut after its last checkpoint
+            done = lookinside("inspect", str(out))
         else:
             done = lookinside("train", "--resume", str(out))
         if done.returncode == 0:
@@ -175,6 +179,8 @@ def main() -> None:
     if not args.no_write:
         append_section(f"Runs stopped by SIG{args.signal.upper()}, then resumed",
                        torch.device("cpu"), f"{table}\n\n{verdict}")  # fmt: skip
+    if lost:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ from _report import append_section, markdown_table
 from _timing import add_device_args, device_from_args, synchronize
 from lookinside import AvgStats, Callback, DataLoaders, Learner, ProgressBar, accuracy
 from lookinside.nn import BatchNorm, GroupNorm, InstanceNorm, LayerNorm
-from lookinside.nn.norms import default_groups
+from lookinside.nn.norm_names import default_groups
 
 NORM_NAMES = ("none", "batch", "layer", "instance", "group", "running")
 NFS = (8, 16, 32, 64, 64)

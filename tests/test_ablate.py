@@ -154,7 +154,7 @@ def test_a_diverging_run_is_recorded_not_fatal(study_file: Path, tmp_path: Path)
 def test_interrupted_crosses_process_boundaries() -> None:
     import pickle
 
-    from lookinside.train import Interrupted
+    from lookinside.errors import Interrupted
 
     again = pickle.loads(pickle.dumps(Interrupted(Path("a"), Path("a/b.pt"))))
     assert again.run_dir == Path("a") and again.checkpoint == Path("a/b.pt")

@@ -19,7 +19,8 @@ import torch
 import lookinside as li
 from lookinside.checkpoint import epoch_checkpoints, load_checkpoint, save_checkpoint
 from lookinside.cli import main
-from lookinside.train import Interrupted, resume, train
+from lookinside.errors import Interrupted
+from lookinside.train import resume, train
 
 
 def config(data: Path, out: Path, **kw: object) -> li.TrainConfig:

@@ -513,9 +513,50 @@ def test_a_run_directory_that_cannot_be_written_is_one_sentence(
     `os.access`, made to say no here)."""
     import os
 
-    import lookinside.train as train
+    import lookinside.runs as runs
 
-    monkeypatch.setattr(train.os, "access", lambda path, mode: mode != os.W_OK)
+    monkeypatch.setattr(runs.os, "access", lambda path, mode: mode != os.W_OK)
     out = tmp_path / "ro"
     message = f"cannot write into the run directory {out}: permission denied."
     assert_exit_2(["train", "--data", str(small_mnist), "--out", str(out)], message, capsys)
+
+
+def test_a_ctrl_c_while_the_command_starts_is_exit_130_and_the_command_again(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Ctrl-C while the parser imports torch (the first seconds) is no traceback."""
+    import lookinside.cli as cli
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "build_parser", interrupted)
+    assert main(["train", "--epochs", "2"]) == 130
+    assert capsys.readouterr().err.splitlines() == [
+        "lookinside: interrupted before it began; nothing was saved.",
+        "Start again with: lookinside train --epochs 2",
+    ]
+
+
+def test_a_ctrl_c_before_the_first_step_says_nothing_was_saved_and_how_to_start_again(
+    small_mnist: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    import lookinside.train as train
+
+    def interrupted(config: object) -> None:
+        raise KeyboardInterrupt  # while the data loads or the model is built
+
+    monkeypatch.setattr(train, "build_learner", interrupted)
+    out = tmp_path / "run"
+    argv = ["train", "--data", str(small_mnist), "--out", str(out)]
+    assert main(argv) == 130
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "lookinside train: interrupted before the first step; nothing was saved."
+    assert err[1] == f"Start again with: lookinside {' '.join(argv)}"
+    out.mkdir()
+    (out / "config.json").write_text("{}")  # had it been written, the same --out is refused
+    assert main(argv) == 130
+    assert capsys.readouterr().err.splitlines()[1] == (
+        f"Start again with: lookinside train --resume {out}"
+    )

@@ -68,3 +68,29 @@ def test_shards_split_every_epoch_between_ranks() -> None:
     b = torch.cat([xb for (xb,) in li.TensorLoader(x, bs=2, shuffle=True, shard=(1, 2))])
     assert len(a) == len(b) == 5 and sorted([*a.tolist(), *b.tolist()]) == list(range(10))
     assert len(li.TensorLoader(torch.arange(11), bs=2, shard=(1, 2))) == 3  # 5 items: 2 + 2 + 1
+
+
+def test_a_run_leaves_the_process_group_it_joined_and_keeps_one_joined_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch.distributed as dist
+
+    from lookinside import distributed
+
+    real = dist.init_process_group
+
+    def one_rank(backend: str) -> None:  # what torchrun's environment would describe
+        real(backend, init_method=f"file://{tmp_path / 'joined'}", rank=0, world_size=1)
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setattr(distributed.dist, "init_process_group", one_rank)
+    with distributed.process_group_from_env():
+        assert dist.is_initialized()
+    assert not dist.is_initialized()
+    real("gloo", init_method=f"file://{tmp_path / 'before'}", rank=0, world_size=1)
+    try:
+        with distributed.process_group_from_env():
+            assert dist.is_initialized()
+        assert dist.is_initialized()  # the caller's group: the caller leaves it
+    finally:
+        dist.destroy_process_group()

@@ -11,9 +11,9 @@ import pytest
 import lookinside as li
 from lookinside.cli import main
 from lookinside.diagnosis.findings import Remedy
+from lookinside.errors import Interrupted
 from lookinside.fix import command
 from lookinside.study_results import RunResult
-from lookinside.train import Interrupted
 from lookinside.trial import ORIGINAL, Candidate, Trial
 
 TINY = ["--arch", "4,8", "--epochs", "1"]

@@ -162,7 +162,7 @@ def test_a_partial_epoch_row_renders(tmp_path: Path) -> None:
     [
         ("config.json", "{ not json", "config.json cannot be read: it is not valid JSON."),
         ("config.json", "[1, 2]", "config.json does not hold an object of JSON, as it should."),
-        ("metrics.csv", "epoch,loss\nfirst,low\n", "does not hold one row of numbers per epoch."),
+        ("metrics.csv", "epoch,loss\nfirst,low\n", "does not hold one row of numbers per epoch ("),
         ("diagnosis.json", "[]", "diagnosis.json does not hold an object of JSON"),
         ("diagnosis.json", '{"findings": [1]}', "does not hold findings (severity, message"),
         ("diagnosis.json", b"\xff\xfe", "diagnosis.json cannot be read: it is not valid JSON."),

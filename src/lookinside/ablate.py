@@ -25,6 +25,7 @@ from typing import Any
 from .diagnosis.findings import kinds
 from .errors import LookinsideError
 from .files import atomic_write_text, exclusive, read_json, write_json
+from .runs import StudyDir, study_dir
 from .study import Run, Study
 from .study_results import RunResult, read_result, results_csv, summarize, summary_markdown
 
@@ -32,7 +33,7 @@ from .study_results import RunResult, read_result, results_csv, summarize, summa
 def execute(run: Run, run_dir: Path) -> RunResult:
     """Train one run (in this process) and record its result in `run_dir/result.json`."""
     run_dir.parent.mkdir(parents=True, exist_ok=True)
-    with exclusive(run_dir.parent / f".{run_dir.name}.lock", f"run {run_dir}"):
+    with exclusive(StudyDir.run_lock(run_dir), f"run {run_dir}"):
         return _execute(run, run_dir)
 
 
@@ -60,7 +61,7 @@ def _execute(run: Run, run_dir: Path) -> RunResult:
     except (LookinsideError, ValueError, RuntimeError) as e:
         run_dir.mkdir(parents=True, exist_ok=True)
         outcome = RunResult(run.variant, run.seed, str(run_dir), "failed", error=str(e))
-    write_json(run_dir / "result.json", asdict(outcome))
+    write_json(StudyDir.result(run_dir), asdict(outcome))
     return outcome
 
 
@@ -97,10 +98,10 @@ def run_study(
         raise LookinsideError(
             f"--only {only}: the study has variants 0 to {len(study.variants) - 1}."
         )
-    out.mkdir(parents=True, exist_ok=True)
+    study_dir(out)  # new, empty or a study's, or one sentence
     marker = json.loads(json.dumps({"name": study.name, "seeds": study.seeds,
                                     "variants": study.variants}))  # fmt: skip
-    saved = out / "study.json"
+    saved = StudyDir(out).study
     if saved.exists() and not extends(marker, read_json(saved)):
         raise LookinsideError(f"{out} holds another study; choose another --out.")
     write_json(saved, marker)
@@ -111,10 +112,8 @@ def run_study(
     for i, run in enumerate(runs):
         if only is not None and run.variant != names[only]:
             continue
-        run_dir = out / "runs" / run.slug / f"seed-{run.seed}"
-        if not run_dir.resolve().is_relative_to(out.resolve()):  # slugs make it so: checked
-            raise LookinsideError(f"variant {run.variant!r} would write outside {out}.")
-        done = run_dir / "result.json"
+        run_dir = StudyDir(out).run(run.slug, run.seed)
+        done = StudyDir.result(run_dir)
         if done.exists():
             results[i] = read_result(done)
             log(f"[{i + 1}/{len(runs)}] {run.variant}, seed {run.seed}: kept ({results[i].status})")
@@ -169,10 +168,11 @@ def extends(study: dict[str, Any], saved: Any) -> bool:
 
 def write_results(results: list[RunResult], out: Path) -> None:
     """`results.csv`, `summary.md`, the comparison plots and the study's report."""
-    atomic_write_text(out / "results.csv", results_csv(results, out))
+    study = StudyDir(out)
+    atomic_write_text(study.results, results_csv(results, out))
     summaries = summarize(results)
     seeds = len({r.seed for r in results})
-    atomic_write_text(out / "summary.md", summary_markdown(summaries, seeds))
+    atomic_write_text(study.summary, summary_markdown(summaries, seeds))
     from .report import write_report
     from .study_plots import write_study_plots
 

@@ -14,15 +14,14 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from . import __version__
-from .config import DEVICES, NORM_NAMES, PRECISIONS, RECIPES, SCHEDS, TrainConfig
-from .diagnosis import format_findings
-from .errors import LookinsideError
-from .models import INITS
-from .nn.layers import ACTIVATIONS
-from .train import Interrupted, TrainResult
+from .errors import Interrupted, LookinsideError
+
+if TYPE_CHECKING:
+    from .config import TrainConfig
+    from .train import TrainResult
 
 EXIT_USAGE = 2
 EXIT_NON_FINITE = 3
@@ -72,6 +71,10 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 def _add_model_and_data_flags(p: argparse.ArgumentParser) -> None:
     """The flags of the model and its data: `train` and `lr-find` both take them."""
+    from .config import DEVICES, NORM_NAMES, PRECISIONS, RECIPES, TrainConfig
+    from .models import INITS
+    from .nn.layers import ACTIVATIONS
+
     d = TrainConfig()
     p.add_argument(
         "--data", default=d.data, help="'mnist' (embedded) or a directory of MNIST IDX files"
@@ -98,6 +101,8 @@ def _add_model_and_data_flags(p: argparse.ArgumentParser) -> None:
 
 def _add_training_flags(p: argparse.ArgumentParser) -> None:
     """The flags of training itself: `train` only (the lr finder sweeps the lr alone)."""
+    from .config import SCHEDS, TrainConfig
+
     d = TrainConfig()
     p.add_argument("--epochs", type=int, default=d.epochs, help="epochs to train")
     p.add_argument("--lr", type=_lr, default=d.lr, help="learning rate, or 'auto' (lr_find)")
@@ -167,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """`lookinside train`: run, print one row per epoch, then the accuracy and the run dir."""
-    from .distributed import teardown, world
+    from .diagnosis import format_findings
     from .train import train
 
     try:
@@ -176,10 +181,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         sys.stderr.write(f"lookinside train: interrupted; checkpoint: {stop.checkpoint}.\n")
         sys.stderr.write(f"Resume with: lookinside train --resume {stop.run_dir}\n")
         return EXIT_INTERRUPTED
-    finally:
-        rank = world()[0]
-        teardown()
-    if rank != 0:  # under torchrun only rank 0 reports
+    except KeyboardInterrupt:  # before the fit began (loading, building, the lr finder)
+        sys.stderr.write("lookinside train: interrupted before the first step; nothing was "
+                         "saved.\n")  # fmt: skip
+        sys.stderr.write(f"Start again with: {_again(args)}\n")
+        return EXIT_INTERRUPTED
+    if result.rank != 0:  # under torchrun only rank 0 reports
         return 0
     if result.findings is not None:
         print(format_findings(result.findings))
@@ -195,10 +202,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _resume(args: argparse.Namespace) -> TrainResult:
     """`train --resume RUN_DIR`: the run goes on as it was configured, so an option given
     beside it that differs from the run's is refused (only `--epochs` may extend it)."""
-    from .train import read_options, resume
+    from .config import TrainConfig
+    from .runs import open_run
+    from .train import resume
 
-    run_dir = Path(args.resume)
-    options = read_options(run_dir)
+    run = open_run(args.resume)
+    run_dir, options = run.path, run.options()
     defaults = TrainConfig()
     given = {name: getattr(args, name) for name in _option_names(args)
              if getattr(args, name) != getattr(defaults, name)}  # fmt: skip
@@ -214,10 +223,21 @@ def _resume(args: argparse.Namespace) -> TrainResult:
             flag = "--" + name.replace("_", "-")
             raise LookinsideError(
                 f"{flag} {_shown(value)} differs from the run's {_shown(theirs)} "
-                f"({run_dir / 'config.json'}): --resume continues a run as it was "
+                f"({run.config}): --resume continues a run as it was "
                 "configured; start a new run to change it."
             )
     return resume(run_dir, epochs=given.get("epochs"))
+
+
+def _again(args: argparse.Namespace) -> str:
+    """The command that starts a run stopped before its first step again: a resume where its
+    directory holds its config.json already (the same `--out` would be refused)."""
+    from .runs import RunDir
+
+    run_dir = args.resume or args.out
+    if run_dir and RunDir(run_dir).config.is_file():
+        return shlex.join(["lookinside", "train", "--resume", run_dir])
+    return shlex.join(["lookinside", *args.argv])
 
 
 def _shown(value: object) -> str:
@@ -229,10 +249,11 @@ def _shown(value: object) -> str:
 
 def cmd_lr_find(args: argparse.Namespace) -> int:
     """`lookinside lr-find`: print the suggestion, save the plot in a run directory."""
+    from .runs import RunDir
     from .train import lr_find_run
 
     run_dir, _ = lr_find_run(_config(args))
-    print(f"plot: {run_dir / 'plots' / 'lr_find.png'}")
+    print(f"plot: {RunDir(run_dir).plot('lr_find')}")
     print(f"run directory: {run_dir}")
     return 0
 
@@ -240,6 +261,7 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
 def cmd_ablate(args: argparse.Namespace) -> int:
     """`lookinside ablate STUDY.toml`: run or resume the study, print its summary table."""
     from .ablate import run_study
+    from .runs import StudyDir
     from .study import load_study
 
     study = load_study(args.study, many=args.yes)
@@ -260,7 +282,7 @@ def cmd_ablate(args: argparse.Namespace) -> int:
     if args.only is not None:
         print(f"variant {args.only} done; gather with: lookinside ablate {args.study} --out {out}")
         return 0
-    print((out / "summary.md").read_text())
+    print(StudyDir(out).summary.read_text())
     failed = sum(r.status != "done" for r in results)
     if failed:
         print(f"{failed} run(s) failed: see results.csv and each run's result.json")
@@ -271,7 +293,8 @@ def cmd_ablate(args: argparse.Namespace) -> int:
 def cmd_fix(args: argparse.Namespace) -> int:
     """`lookinside fix RUN_DIR`: run or resume the trial of the run's remedies, print its table
     and the command it recommends."""
-    from .fix import TRIAL_DIRS, fix_run
+    from .fix import fix_run
+    from .runs import TRIAL_DIRS, StudyDir
 
     if args.jobs < 1:
         raise LookinsideError(f"--jobs must be at least 1, not {args.jobs}.")
@@ -285,25 +308,16 @@ def cmd_fix(args: argparse.Namespace) -> int:
         sys.stderr.write("lookinside fix: interrupted; the finished runs are kept.\n")
         sys.stderr.write(f"Resume with: {' '.join(again)}\n")
         return EXIT_INTERRUPTED
-    print((out / "trial.md").read_text(), end="")
+    print(StudyDir(out).trial_markdown.read_text(), end="")
     print(f"trial directory: {out}")
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """`lookinside report RUN_DIR`: write report.html from the recorded files alone."""
-    from .report import write_report
+    """`lookinside report DIR`: write report.html from the recorded files alone."""
+    from .finish import render_directory
 
-    run_dir = Path(args.run_dir)
-    if not run_dir.is_dir():
-        raise LookinsideError(f"{run_dir} is not a directory.")
-    if (run_dir / "results.csv").exists() or (run_dir / "study.json").exists():  # a study
-        # (finished or not): its results, summary and comparison plots from what has finished
-        from .ablate import write_results
-        from .study_results import load_results
-
-        write_results(load_results(run_dir), run_dir)
-    print(f"report: {write_report(run_dir)}")
+    print(f"report: {render_directory(args.run_dir)}")
     return 0
 
 
@@ -317,10 +331,14 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def _option_names(args: argparse.Namespace) -> list[str]:
     """The `TrainConfig` fields the parsed command has flags for."""
+    from .config import TrainConfig
+
     return [f.name for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)]
 
 
 def _config(args: argparse.Namespace) -> TrainConfig:
+    from .config import TrainConfig
+
     return TrainConfig(**{name: getattr(args, name) for name in _option_names(args)})
 
 
@@ -330,7 +348,14 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `lookinside` command; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(argv)  # imports torch: seconds, where a Ctrl-C lands
+    except KeyboardInterrupt:
+        sys.stderr.write("lookinside: interrupted before it began; nothing was saved.\n")
+        sys.stderr.write(f"Start again with: {shlex.join(['lookinside', *argv])}\n")
+        return EXIT_INTERRUPTED
+    args.argv = argv
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt)
     try:
@@ -348,5 +373,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
+def run() -> NoReturn:
+    """The `lookinside` console script: `main`, then exit with its code. Once the command is
+    done, a Ctrl-C (while the interpreter shuts down) no longer interrupts it."""
+    code = main()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

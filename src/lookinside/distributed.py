@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import torch
@@ -29,25 +31,40 @@ def world() -> tuple[int, int]:
     return 0, 1
 
 
-def setup_from_env() -> None:
-    """Join the process group that `torchrun` describes in the environment (once), if any."""
+def setup_from_env() -> bool:
+    """Join the process group that `torchrun` describes in the environment, if any and if
+    none is joined yet; whether this call joined it."""
     if (
         int(os.environ.get("WORLD_SIZE", "1")) <= 1
         or not dist.is_available()
         or dist.is_initialized()
     ):
-        return
+        return False
     if torch.cuda.is_available():
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         dist.init_process_group("nccl")
     else:
         dist.init_process_group("gloo")
+    return True
 
 
 def teardown() -> None:
     """Leave the process group, if this process joined one."""
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+
+
+@contextmanager
+def process_group_from_env() -> Iterator[None]:
+    """Inside the block, the process group `torchrun` describes (none outside `torchrun`):
+    joined on entry and left on exit, however the block ends, when the block joined it (one
+    the caller had joined stays)."""
+    joined = setup_from_env()
+    try:
+        yield
+    finally:
+        if joined:
+            teardown()
 
 
 def sum_over_ranks(t: Tensor) -> Tensor:

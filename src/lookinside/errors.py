@@ -1,5 +1,21 @@
-"""The one exception type for a user's mistake: the CLI prints its message and exits with 2."""
+"""The exceptions the command line answers: a user's mistake (`LookinsideError`, printed in one
+sentence, exit 2) and a run stopped by its user (`Interrupted`, exit 130)."""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 
 class LookinsideError(Exception):
     """Bad input or bad usage, said in one sentence that names what is wrong and where."""
+
+
+class Interrupted(Exception):  # noqa: N818 (not an error: the user stopped the run)
+    """A run stopped by Ctrl-C or SIGTERM, after saving a checkpoint and its partial report."""
+
+    def __init__(self, run_dir: Path, checkpoint: Path) -> None:
+        super().__init__(f"interrupted; checkpoint {checkpoint}")
+        self.run_dir, self.checkpoint = run_dir, checkpoint
+
+    def __reduce__(self) -> tuple[type[Interrupted], tuple[Path, Path]]:
+        return (Interrupted, (self.run_dir, self.checkpoint))  # crosses process boundaries

@@ -21,13 +21,13 @@ from .diagnosis.findings import SERIOUS, Finding, Remedy
 from .errors import LookinsideError
 from .files import atomic_write_text, read_json, write_json
 from .flags import flags
+from .runs import TRIAL_DIRS, StudyDir, open_run
 from .study import Study
 from .trial import ORIGINAL, Candidate, Trial, best_pair, candidates, root_cause
 
 SEEDS = 3  # seeds of a trial, from the run's own (2 with --quick)
 QUICK_SEEDS = 2
 NOT_TRIED = ("out", "seed", "tensorboard", "telemetry")  # set by the trial, not by the run
-TRIAL_DIRS = ("fix", "fix-quick")  # a trial's default directories, inside the run's
 
 
 def fix_run(
@@ -41,14 +41,12 @@ def fix_run(
     """Run (or resume) the trial of `run_dir`'s remedies; return it and its directory."""
     from .ablate import run_study
     from .report import write_report
-    from .train import inspect_run, read_options
 
     n_seeds = seeds if seeds is not None else QUICK_SEEDS if quick else SEEDS
     if not 1 <= n_seeds <= 10:
         raise LookinsideError(f"--seeds must be from 1 to 10, not {n_seeds}.")
-    run_dir = Path(run_dir)
-    options = read_options(run_dir)
-    findings = inspect_run(run_dir)
+    run = open_run(run_dir)
+    run_dir, options, findings = run.path, run.options(), run.diagnose()
     singles = planned(run_dir, options, findings, log)
     base = trained_options(options)
     first = int(options.get("seed", 0))
@@ -71,7 +69,7 @@ def fix_run(
         trial = Trial.of(run_study(study(), out, jobs=jobs, log=log), variants, _changes, root)
     write_trial(trial, out, command(base, trial, variants), quick)
     write_report(out)
-    if (run_dir / "report.html").exists():
+    if run.report.exists():
         write_report(run_dir)  # it links to the trial now
     return trial, out
 
@@ -138,7 +136,8 @@ def _trains(base: dict[str, Any], options: dict[str, Any]) -> bool:
 def _pairs_tried(out: Path, singles: Sequence[Candidate]) -> dict[str, Candidate]:
     """The pairs that the trial in `out` has tried already (its study.json names them), so
     that running it again resumes the same study."""
-    saved = read_json(out / "study.json") if (out / "study.json").is_file() else {}
+    study = StudyDir(out).study
+    saved = read_json(study) if study.is_file() else {}
     names = saved.get("variants", {})
     by_name = {c.name: c for c in singles}
     pairs = {}
@@ -193,23 +192,6 @@ def write_trial(trial: Trial, out: Path, recommended: str, quick: bool = False) 
         )
     if recommended:
         text += f"\n    {recommended}\n"
-    atomic_write_text(out / "trial.md", text)
-    write_json(out / "trial.json", {**trial.to_dict(), "command": recommended, "quick": quick})
-
-
-def trial_dir(run_dir: Path) -> Path | None:
-    """The run's trial directory (`fix/`, else `fix-quick/`) that holds a report, if any."""
-    for name in TRIAL_DIRS:
-        if (run_dir / name / "report.html").is_file():
-            return run_dir / name
-    return None
-
-
-def trial_verdict(trial: Path) -> str:
-    """The verdict a trial directory's `trial.json` holds ('' when it holds none, or is
-    damaged: the run's own pages must not fail for it)."""
-    try:
-        saved = read_json(trial / "trial.json")
-    except LookinsideError:
-        return ""
-    return str(saved.get("verdict", ""))
+    study = StudyDir(out)
+    atomic_write_text(study.trial_markdown, text)
+    write_json(study.trial_json, {**trial.to_dict(), "command": recommended, "quick": quick})

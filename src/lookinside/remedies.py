@@ -21,7 +21,8 @@ from torch import Tensor, nn
 
 from .errors import LookinsideError
 from .nn.layers import GeneralRelu
-from .nn.norms import BatchNorm, InstanceNorm, make_norm
+from .nn.norm_names import make_norm
+from .nn.norms import BatchNorm, InstanceNorm
 from .nn.running_batchnorm import RunningBatchNorm
 
 if TYPE_CHECKING:

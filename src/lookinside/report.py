@@ -9,14 +9,13 @@ as base64 PNG; there are no scripts and no network requests; every piece of text
 from __future__ import annotations
 
 import base64
-import csv
 import json
 from html import escape
 from pathlib import Path
 from typing import Any
 
-from .errors import LookinsideError
 from .files import atomic_write_text, read_json
+from .runs import RunDir, StudyDir, kind_of
 
 PLOT_TITLES = {
     "accuracy": "Valid accuracy per variant",
@@ -84,17 +83,19 @@ def _plots(directory: Path) -> list[Path]:
     return ordered + list(found.values())
 
 
-def _findings(directory: Path) -> list[str]:
-    path = directory / "diagnosis.json"
-    if not path.exists():
-        return ["<p>No telemetry was recorded for this run.</p>"]
-    findings = read_json(path).get("findings", [])
+def _findings(run: RunDir, options: dict[str, Any]) -> list[str]:
+    findings = run.saved_findings()
+    if findings is None and kind_of(run.path) == "lr-find":
+        return ["<p>An lr-find run: the learning-rate finder trains nothing to diagnose.</p>"]
+    if findings is None and options.get("telemetry") is False:
+        return ["<p>No telemetry was recorded for this run (--no-telemetry).</p>"]
+    if findings is None:
+        resume = escape(f"lookinside train --resume {run.path}")
+        return [f"<p>No diagnosis yet: the run has not finished (<code>{resume}</code> goes "
+                "on with it; <code>lookinside inspect</code> diagnoses its last checkpoint)."
+                "</p>"]  # fmt: skip
     if not findings:
         return ['<p class="ok">Nothing looks wrong.</p>']
-    fields = ("severity", "message", "advice", "steps")
-    if not (isinstance(findings, list) and all(isinstance(f, dict) and all(k in f for k in fields)
-                                               for f in findings)):  # fmt: skip
-        raise LookinsideError(f"{path} does not hold findings ({', '.join(fields)} each).")
     out = []
     for f in findings:
         link = f'<a href="#plot-{escape(f["plot"])}">see the plot</a>' if f.get("plot") else ""
@@ -108,14 +109,12 @@ def _findings(directory: Path) -> list[str]:
     return out
 
 
-def _trial_link(run_dir: Path) -> list[str]:
+def _trial_link(run: RunDir) -> list[str]:
     """A link to the run's trial of remedies (`lookinside fix`), when it has one."""
-    from .fix import trial_dir, trial_verdict
-
-    trial = trial_dir(run_dir)
+    trial = run.trial()
     if trial is None:
         return []
-    verdict = trial_verdict(trial)
+    verdict = StudyDir(trial).trial_verdict()
     href = escape(f"{trial.name}/report.html")
     return [f'<p id="trial"><a href="{href}">The trial of these remedies</a>: '
             f"{escape(verdict)}</p>"]  # fmt: skip
@@ -123,7 +122,7 @@ def _trial_link(run_dir: Path) -> list[str]:
 
 def _trial(out: Path) -> list[str]:
     """A study that is a trial of remedies: its comparison with the original run."""
-    path = out / "trial.json"
+    path = StudyDir(out).trial_json
     if not path.is_file():
         return []
     trial = read_json(path)
@@ -135,36 +134,33 @@ def _trial(out: Path) -> list[str]:
     return ["<h2>Trial of the remedies</h2>", table._repr_html_(), shown]
 
 
-def _metrics(directory: Path) -> str:
-    path = directory / "metrics.csv"
-    if not path.exists():
+def _metrics(run: RunDir) -> str:
+    epochs = run.epochs()
+    if not epochs:
         return "<p>No epoch finished.</p>"
-    with path.open() as f:
-        rows = list(csv.reader(f))
-    if len(rows) < 2:
-        return "<p>No epoch finished.</p>"
-    header, body = rows[0], rows[1:]
-    try:
-        numbers = [[int(r[0]), *(float(v) if v else "-" for v in r[1:])] for r in body]
-    except (ValueError, IndexError):
-        raise LookinsideError(f"{path} does not hold one row of numbers per epoch.") from None
-    return _table(header, numbers)
+    header = list(dict.fromkeys(k for e in epochs for k in e))
+    cells = [[_cell(k, e.get(k)) for k in header] for e in epochs]
+    return _table(header, cells)
+
+
+def _cell(column: str, value: float | None) -> int | float | str:
+    """A metrics cell: the epoch as an int, a number, or '-' where the row has none."""
+    if value is None:
+        return "-"
+    return int(value) if column == "epoch" else value
 
 
 def render_run_report(run_dir: str | Path) -> str:
     """The HTML of a run directory's report."""
-    run_dir = Path(run_dir)
-    config_path = run_dir / "config.json"
-    if not config_path.is_file():
-        raise LookinsideError(f"{run_dir} is not a run directory (it has no config.json).")
-    config = read_json(config_path)
+    run = RunDir(run_dir)
+    config, run_dir = run.options(), run.path
     body = [
         f"<h1>lookinside run {escape(run_dir.name)}</h1>",
         "<h2>Diagnosis</h2>",
-        *_findings(run_dir),
-        *_trial_link(run_dir),
+        *_findings(run, config),
+        *_trial_link(run),
         "<h2>Metrics per epoch</h2>",
-        _metrics(run_dir),
+        _metrics(run),
         "<h2>Plots</h2>",
         *(_figure(p) for p in _plots(run_dir)),
         "<h2>Configuration</h2>",
@@ -186,7 +182,7 @@ def render_study_report(out: str | Path) -> str:
         summary_rows.append([s.variant, acc, s.loss_mean, s.seconds, f"{s.params:,}", found])
     links = []
     for r in results:
-        page = Path(r.run_dir) / "report.html"
+        page = RunDir(r.run_dir).report
         target = page.relative_to(out) if page.is_relative_to(out) else page
         status = f"{r.valid_accuracy:.2%}" if r.status == "done" else f"failed: {r.error}"
         label = f"{escape(r.variant)}, seed {r.seed}"
@@ -217,11 +213,9 @@ def render_study_report(out: str | Path) -> str:
 def write_report(directory: str | Path) -> Path:
     """Write `report.html` into a run or study directory (whichever it is); return its path."""
     directory = Path(directory)
-    html = (
-        render_study_report(directory)
-        if (directory / "results.csv").exists()
-        else render_run_report(directory)
-    )
-    path = directory / "report.html"
+    if StudyDir(directory).results.exists():
+        html, path = render_study_report(directory), StudyDir(directory).report
+    else:
+        html, path = render_run_report(directory), RunDir(directory).report
     atomic_write_text(path, html)
     return path

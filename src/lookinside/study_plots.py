@@ -10,6 +10,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .plots import save_figure
+from .runs import RunDir
 from .telemetry import Telemetry
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ def plot_near_zero(results: list[RunResult]) -> Figure:
     shares: dict[str, list[np.ndarray]] = {}
     names: list[str] = []
     for r in results:
-        path = Path(r.run_dir) / "telemetry.npz"
+        path = RunDir(r.run_dir).telemetry
         if r.status != "done" or not path.exists():
             continue
         layers = [x for x in Telemetry.load(path) if x.spec.role != "input"]

@@ -17,6 +17,7 @@ import numpy as np
 
 from .errors import LookinsideError
 from .files import read_json
+from .runs import StudyDir
 
 
 @dataclass
@@ -161,9 +162,10 @@ def results_csv(results: list[RunResult], out: Path) -> str:
 def load_results(out: Path) -> list[RunResult]:
     """The runs of a study directory, read back from its `results.csv`, or, for a study
     not finished (interrupted, or still running), from the runs that have finished."""
-    path = out / "results.csv"
-    if not path.is_file() and (out / "study.json").is_file():
-        finished = sorted(out.glob("runs/*/seed-*/result.json"))
+    study = StudyDir(out)
+    path = study.results
+    if not path.is_file() and study.study.is_file():
+        finished = study.finished()
         if not finished:
             raise LookinsideError(f"no run of the study in {out} has finished yet.")
         return [read_result(p) for p in finished]

@@ -11,13 +11,10 @@ import dataclasses
 import functools
 import io
 import math
-import os
 import shlex
-import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -36,16 +33,15 @@ from .callbacks import (
     Recorder,
     default_device,
 )
-from .callbacks.csv_logger import read_epochs
 from .callbacks.guards import GradientClip, TerminateOnNonFinite
-from .checkpoint import Checkpoint, apply_checkpoint, epoch_checkpoints, load_checkpoint
+from .checkpoint import Checkpoint, apply_checkpoint, load_checkpoint
 from .config import TrainConfig
 from .data import DataLoaders, len_or_none
 from .datasets import load_mnist
-from .diagnosis import Finding, diagnose
-from .distributed import setup_from_env, world
-from .errors import LookinsideError
-from .files import atomic_write_bytes, exclusive, read_json, write_json
+from .diagnosis import Finding
+from .distributed import process_group_from_env, world
+from .errors import Interrupted, LookinsideError
+from .files import atomic_write_bytes, exclusive, write_json
 from .functional import accuracy
 from .learner import Learner
 from .limits import check_fits, classes
@@ -54,8 +50,7 @@ from .models import cnn, fast_cnn
 from .plots import save_figure
 from .report import write_report
 from .rng import seed_everything
-from .telemetry import Telemetry
-from .telemetry_plots import telemetry_figures
+from .runs import RunDir, new_run_dir, open_run
 
 
 @dataclass
@@ -67,6 +62,7 @@ class TrainResult:
     history: list[EpochStats]
     findings: list[Finding] | None = None  # None when telemetry was off
     stopped: str = ""  # why training stopped early, if it did (a non-finite loss)
+    rank: int = 0  # the process's rank under torchrun: only rank 0's result has the outputs
 
     @property
     def valid_accuracy(self) -> float:
@@ -83,42 +79,6 @@ def resolve_device(name: str) -> torch.device:
     if name == "mps" and not torch.backends.mps.is_available():
         raise LookinsideError("--device mps was asked for, but MPS is not available here.")
     return torch.device(name)
-
-
-def new_run_dir(out: str | None, prefix: str = "train") -> Path:
-    """A new directory for a run: `out`, which must not exist or be an empty directory (a
-    run never writes over anything), else a fresh `runs/<prefix>-<date>-<time>[-n]`."""
-    if out is not None:
-        path = Path(out)
-        if not out.strip():
-            raise LookinsideError("--out must name a directory, not an empty string.")
-        if (path / "config.json").exists():
-            raise LookinsideError(f"{path} already holds a run; choose another --out.")
-        if path.exists() and not path.is_dir():
-            raise LookinsideError(f"--out {path} is a file, not a directory; choose another.")
-        if path.is_dir() and any(path.iterdir()):
-            raise LookinsideError(
-                f"--out {path} is not empty; a run needs a new or empty directory."
-            )
-        return _made(path)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    base = Path("runs") / f"{prefix}-{stamp}"
-    path, n = base, 1
-    while path.exists():
-        n += 1
-        path = base.with_name(f"{base.name}-{n}")
-    return _made(path)
-
-
-def _made(path: Path) -> Path:
-    """`path`, created (with its parents) and writable, or one sentence saying why not."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise LookinsideError(f"cannot create the run directory {path}: {e.strerror}.") from None
-    if not os.access(path, os.W_OK):
-        raise LookinsideError(f"cannot write into the run directory {path}: permission denied.")
-    return path
 
 
 @functools.lru_cache(maxsize=2)
@@ -174,8 +134,9 @@ def speed_callbacks(config: TrainConfig, device: torch.device) -> list[Callback]
 def find_lr(learn: Learner, run_dir: Path) -> LRFindResult:
     """Run the learning-rate finder; write `lr_find.json` and `plots/lr_find.png`."""
     result = learn.lr_find()
+    run = RunDir(run_dir)
     write_json(
-        run_dir / "lr_find.json",
+        run.lr_find,
         {
             "suggestion": result.suggestion,
             "rule": result.rule,
@@ -184,22 +145,11 @@ def find_lr(learn: Learner, run_dir: Path) -> LRFindResult:
             "losses": result.losses.tolist(),
         },
     )
-    save_figure(result.plot(), run_dir / "plots" / "lr_find.png")
+    save_figure(result.plot(), run.plot("lr_find"))
     if result.suggestion is None:
         raise LookinsideError(f"the learning-rate finder found no lr to suggest ({result.rule}).")
     print(f"lr_find suggests lr {result.suggestion:.3g} ({result.rule})")
     return result
-
-
-class Interrupted(Exception):  # noqa: N818 (not an error: the user stopped the run)
-    """A run stopped by Ctrl-C or SIGTERM, after saving a checkpoint and its partial report."""
-
-    def __init__(self, run_dir: Path, checkpoint: Path) -> None:
-        super().__init__(f"interrupted; checkpoint {checkpoint}")
-        self.run_dir, self.checkpoint = run_dir, checkpoint
-
-    def __reduce__(self) -> tuple[type[Interrupted], tuple[Path, Path]]:
-        return (Interrupted, (self.run_dir, self.checkpoint))  # crosses process boundaries
 
 
 def train(config: TrainConfig, verbose: bool = True, cbs: Sequence[Callback] = ()) -> TrainResult:
@@ -207,9 +157,14 @@ def train(config: TrainConfig, verbose: bool = True, cbs: Sequence[Callback] = (
 
     `verbose=False` silences the per-epoch rows (a study prints one line per run instead);
     `cbs` are added to the run's callbacks. Raises `Interrupted` on Ctrl-C or SIGTERM. Under
-    `torchrun`, every rank trains and only rank 0 writes the run directory.
+    `torchrun`, every rank trains and only rank 0 writes the run directory; the process
+    group is joined for the run and left after it.
     """
-    setup_from_env()
+    with process_group_from_env():
+        return _train(config, verbose, cbs)
+
+
+def _train(config: TrainConfig, verbose: bool, cbs: Sequence[Callback]) -> TrainResult:
     if config.lr == "auto" and world()[1] > 1:
         raise LookinsideError("--lr auto needs a single process: run lookinside lr-find first.")
     n_train = config.subset or _n_train(config)
@@ -220,13 +175,14 @@ def train(config: TrainConfig, verbose: bool = True, cbs: Sequence[Callback] = (
     learn = build_learner(config)
     if world()[0] != 0:  # another rank: trains, writes nothing
         return _fit(learn, config, Path(config.out or "."), False, cbs, start_epoch=0)
-    run_dir = new_run_dir(config.out)
-    write_json(run_dir / "config.json", config.to_dict())
-    if config.lr == "auto":
-        suggestion = find_lr(learn, run_dir).suggestion
-        assert suggestion is not None
-        learn.lr = suggestion
-    return _fit(learn, config, run_dir, verbose, cbs, start_epoch=0)
+    run = new_run_dir(config.out)
+    with exclusive(run.lock, f"run {run.path}"):  # an inspect must not finish it meanwhile
+        run.write_options(config.to_dict())
+        if config.lr == "auto":
+            suggestion = find_lr(learn, run.path).suggestion
+            assert suggestion is not None
+            learn.lr = suggestion
+        return _fit(learn, config, run.path, verbose, cbs, start_epoch=0)
 
 
 def resume(
@@ -242,24 +198,19 @@ def resume(
     on as it was; a one-cycle schedule's length is part of the run, and is refused. A run
     stopped before its first epoch ended has no checkpoint: it starts again.
     """
-    setup_from_env()
-    run_dir = Path(run_dir)
-    read_options(run_dir)  # a run directory, or one sentence
-    if world()[0] != 0:  # another rank of the same run: rank 0 holds the lock
-        return _resume(run_dir, verbose, cbs, epochs)
-    with exclusive(run_dir / ".lock", f"run {run_dir}"):
-        return _resume(run_dir, verbose, cbs, epochs)
+    run = open_run(run_dir)  # a training run's directory, or one sentence
+    with process_group_from_env():
+        if world()[0] != 0:  # another rank of the same run: rank 0 holds the lock
+            return _resume(run, verbose, cbs, epochs)
+        with exclusive(run.lock, f"run {run.path}"):
+            return _resume(run, verbose, cbs, epochs)
 
 
-def _resume(
-    run_dir: Path, verbose: bool, cbs: Sequence[Callback], epochs: int | None
-) -> TrainResult:
-    options = read_options(run_dir)
-    source = str(run_dir / "config.json")
-    for leftover in run_dir.rglob(".*.tmp"):  # an atomic write cut short by a kill
-        leftover.unlink(missing_ok=True)
+def _resume(run: RunDir, verbose: bool, cbs: Sequence[Callback], epochs: int | None) -> TrainResult:
+    run_dir, options, source = run.path, run.options(), str(run.config)
+    run.remove_leftovers()  # of atomic writes a kill cut short
     config = TrainConfig.from_dict({**options, "out": str(run_dir)}, source)
-    checkpoints = epoch_checkpoints(run_dir / "checkpoints")
+    checkpoints = run.epoch_checkpoints()
     state = load_checkpoint(checkpoints[-1]) if checkpoints else None
     if epochs is not None and epochs != config.epochs:
         if epochs < config.epochs:
@@ -273,15 +224,15 @@ def _resume(
                 f"{config.epochs} epochs; start a new run for {epochs}."
             )
         config = dataclasses.replace(config, epochs=epochs)
-        write_json(run_dir / "config.json", {**options, "epochs": epochs})
+        run.write_options({**options, "epochs": epochs})
     learn = build_learner(config)
     if state is None:  # stopped before its first epoch ended: it starts again
         if config.lr == "auto":
             learn.lr = find_lr(learn, run_dir).suggestion or learn.lr
         result = _fit(learn, config, run_dir, verbose, cbs, start_epoch=0)
-        (run_dir / "checkpoints" / "interrupted.pt").unlink(missing_ok=True)
+        run.interrupted.unlink(missing_ok=True)
         return result
-    if state["epochs_done"] >= config.epochs and (run_dir / "report.html").exists():
+    if state["epochs_done"] >= config.epochs and run.report.exists():
         raise LookinsideError(
             f"{run_dir} has finished its {config.epochs} epoch(s) already (--epochs N with "
             "--resume extends it)."
@@ -290,7 +241,7 @@ def _resume(
     with _fitting(checkpoints[-1], source):
         apply_checkpoint(learn, state, str(checkpoints[-1]))
     result = _fit(learn, config, run_dir, verbose, cbs, start_epoch=state["epochs_done"])
-    (run_dir / "checkpoints" / "interrupted.pt").unlink(missing_ok=True)  # resumed past it
+    run.interrupted.unlink(missing_ok=True)  # resumed past it
     return result
 
 
@@ -323,17 +274,18 @@ def _fit(
     progress = learn.find_cb(ProgressBar)
     if progress is not None:
         progress.rows = verbose and writer
-    checkpoint = Checkpoint(run_dir / "checkpoints")
+    run = RunDir(run_dir)
+    checkpoint = Checkpoint(run.checkpoints)
     guard = TerminateOnNonFinite(every=max(len_or_none(learn.dls.train) or 1, 1))  # once an epoch
     run_cbs: list[Callback] = [guard, *cbs]
     if writer:
-        run_cbs += [CSVLogger(run_dir / "metrics.csv"), checkpoint]
+        run_cbs += [CSVLogger(run.metrics), checkpoint]
     if config.telemetry and writer:
         run_cbs.append(ActivationStats())
     if config.tensorboard and writer:
         from .callbacks.tensorboard import TensorBoardCallback
 
-        run_cbs.append(TensorBoardCallback(run_dir / "tensorboard"))
+        run_cbs.append(TensorBoardCallback(run.tensorboard))
     if config.clip is not None:
         run_cbs.append(GradientClip(config.clip))
     learn.add_cbs(run_cbs)
@@ -352,7 +304,8 @@ def _fit(
         raise _write_failed(e, run_dir) from None
     if not writer:
         stats = learn.find_cb(AvgStats)
-        return TrainResult(run_dir, learn, stats.history if stats is not None else [])
+        history = stats.history if stats is not None else []
+        return TrainResult(run_dir, learn, history, rank=world()[0])
     try:
         result = _write_outputs(learn, run_dir, config)
     except OSError as e:
@@ -369,7 +322,7 @@ def _write_failed(e: OSError, run_dir: Path) -> LookinsideError:
     """A write that failed mid-run, in one sentence: what, why, and how to go on (a resume
     continues the epochs, or writes the outputs of a run whose epochs are done)."""
     what = f" while writing {e.filename}" if e.filename else ""
-    kept = epoch_checkpoints(run_dir / "checkpoints")
+    kept = RunDir(run_dir).epoch_checkpoints()
     saved = (f"the checkpoints up to {kept[-1].name} are kept: once writing works again, finish "
              f"the run with lookinside train --resume {shlex.quote(str(run_dir))}" if kept
              else "no epoch had finished, so nothing was saved")  # fmt: skip
@@ -379,16 +332,14 @@ def _write_failed(e: OSError, run_dir: Path) -> LookinsideError:
 def _write_outputs(learn: Learner, run_dir: Path, config: TrainConfig) -> TrainResult:
     stats = learn.find_cb(AvgStats)
     assert stats is not None  # a default callback
-    result = TrainResult(run_dir, learn, stats.history)
-    learn.save(run_dir / "model.pt")  # the last epoch's weights: learn.load reads them
-    write_plots(learn, run_dir)
+    result, run = TrainResult(run_dir, learn, stats.history), RunDir(run_dir)
+    learn.save(run.model)  # the last epoch's weights: learn.load reads them
+    write_plots(learn, run)
     activation_stats = learn.find_cb(ActivationStats)
     if activation_stats is not None and activation_stats.has_telemetry:
         epochs = [dict(e.values) for e in stats.history]
-        result.findings = write_telemetry(
-            activation_stats.telemetry, run_dir, epochs, config.to_dict()
-        )
-    write_report(run_dir)
+        result.findings = run.write_telemetry(activation_stats.telemetry, epochs, config.to_dict())
+    write_report(run_dir)  # last: a run with its report is whole
     return result
 
 
@@ -396,55 +347,20 @@ def _n_train(config: TrainConfig) -> int:
     return len(_mnist(None if config.data == "mnist" else config.data)[0])
 
 
-def write_plots(learn: Learner, run_dir: Path) -> None:
+def write_plots(learn: Learner, run: RunDir) -> None:
     """The per-step losses and learning rates (`recorder.npz`) and their curves, into `plots/`."""
     recorder = learn.find_cb(Recorder)
     if recorder is not None and len(recorder.losses):
         buf = io.BytesIO()
         np.savez(buf, losses=recorder.losses, lrs=recorder.lrs)
-        atomic_write_bytes(run_dir / "recorder.npz", buf.getvalue())
-        save_figure(recorder.plot_loss(), run_dir / "plots" / "loss.png")
-        save_figure(recorder.plot_sched(), run_dir / "plots" / "sched.png")
-
-
-def write_telemetry(
-    telemetry: Telemetry,
-    run_dir: Path,
-    epochs: Sequence[Mapping[str, float]] = (),
-    options: Mapping[str, Any] | None = None,
-) -> list[Finding]:
-    """Save `telemetry.npz`, its plots, and `diagnosis.json` (the findings for the epochs'
-    losses and the run's options); return the findings."""
-    telemetry.save(run_dir / "telemetry.npz")
-    for stem, fig in telemetry_figures(telemetry).items():
-        save_figure(fig, run_dir / "plots" / f"{stem}.png")
-    findings = diagnose(telemetry, epochs, options)
-    write_json(run_dir / "diagnosis.json", {"findings": [f.to_dict() for f in findings]})
-    return findings
-
-
-def read_options(run_dir: Path) -> dict[str, Any]:
-    """The options in a run directory's config.json, or one sentence saying what is wrong."""
-    config_path = run_dir / "config.json"
-    if not config_path.is_file():
-        raise LookinsideError(f"{run_dir} is not a run directory (it has no config.json).")
-    options: dict[str, Any] = read_json(config_path)
-    return options
-
-
-def inspect_run(run_dir: str | Path) -> list[Finding]:
-    """The diagnosis of a finished run, recomputed from its telemetry, metrics and options."""
-    run_dir = Path(run_dir)
-    options = read_options(run_dir)
-    path = run_dir / "telemetry.npz"
-    if not path.is_file():
-        raise LookinsideError(f"{run_dir} has no telemetry.npz (was it run with --no-telemetry?).")
-    return diagnose(Telemetry.load(path), read_epochs(run_dir / "metrics.csv"), options)
+        atomic_write_bytes(run.recorder, buf.getvalue())
+        save_figure(recorder.plot_loss(), run.plot("loss"))
+        save_figure(recorder.plot_sched(), run.plot("sched"))
 
 
 def lr_find_run(config: TrainConfig) -> tuple[Path, LRFindResult]:
     """`lookinside lr-find`: the finder alone, in a run directory of its own."""
     learn = build_learner(config)
-    run_dir = new_run_dir(config.out, prefix="lr-find")
-    write_json(run_dir / "config.json", config.to_dict())
-    return run_dir, find_lr(learn, run_dir)
+    run = new_run_dir(config.out, prefix="lr-find")
+    run.write_options(config.to_dict())
+    return run.path, find_lr(learn, run.path)

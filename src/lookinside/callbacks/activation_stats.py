@@ -21,6 +21,14 @@ if TYPE_CHECKING:
     from ..learner import Learner
 
 
+def saved_telemetry(state: dict[str, Any]) -> Telemetry | None:
+    """The record an `ActivationStats.state_dict()` holds (in a checkpoint), or None when it
+    was saved before anything was recorded."""
+    arrays = {k: v.numpy() if isinstance(v, torch.Tensor) else np.array(v)
+              for k, v in state.items() if k != "watch_every"}  # fmt: skip
+    return Telemetry.from_arrays(arrays, "the checkpoint's telemetry") if arrays else None
+
+
 class ActivationStats(Callback):
     """Records per-layer activation statistics at every training step of each fit.
 
@@ -105,13 +113,10 @@ class ActivationStats(Callback):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue from a checkpoint (after `before_fit`): the fit's record follows this one."""
-        state = dict(state)
-        every = int(state.pop("watch_every", 0))
+        every = int(state.get("watch_every", 0))
         resumed: dict[str, Any] = {"every": every} if every else {}
-        if state:  # else saved before anything was recorded
-            arrays = {k: v.numpy() if isinstance(v, torch.Tensor) else np.array(v)
-                      for k, v in state.items()}  # fmt: skip
-            self._prior = Telemetry.from_arrays(arrays, "the checkpoint's telemetry")
+        self._prior = saved_telemetry(state)
+        if self._prior is not None:
             resumed["ranges"] = {s.name: (s.lo, s.hi) for s in self._prior.specs}
         if self._watcher is not None:
             self._watch(self._watcher.model, resumed)

@@ -56,4 +56,4 @@ def read_epochs(path: str | os.PathLike[str]) -> list[dict[str, float]]:
         with path.open(newline="") as f:
             return [{k: float(v) for k, v in row.items() if k and v} for row in csv.DictReader(f)]
     except (OSError, ValueError, csv.Error) as e:
-        raise LookinsideError(f"{path} is not a metrics file ({e}).") from None
+        raise LookinsideError(f"{path} does not hold one row of numbers per epoch ({e}).") from None

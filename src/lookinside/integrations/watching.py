@@ -48,12 +48,12 @@ class Watching:
     def _write(self, directory: Path) -> None:
         """Write the telemetry, its plots and the diagnosis into `directory` (the main
         process's job) and print the findings."""
-        from ..train import write_telemetry  # the run-directory writer of `lookinside train`
+        from ..runs import RunDir  # the run directory's writer, as `lookinside train` writes it
 
         if self.telemetry is None:
             return
         self.directory = directory
-        self.findings = write_telemetry(self.telemetry, directory, self.epochs)
+        self.findings = RunDir(directory).write_telemetry(self.telemetry, self.epochs)
         if self.print_findings:
             print(format_findings(self.findings))
             print(f"lookinside: telemetry and diagnosis in {directory}")

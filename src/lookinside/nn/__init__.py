@@ -2,7 +2,8 @@
 
 from .init import init_cnn
 from .layers import GeneralRelu, Lambda, conv_layer, flatten, make_activation
-from .norms import NORMS, BatchNorm, GroupNorm, InstanceNorm, LayerNorm, make_norm
+from .norm_names import NORMS, make_norm
+from .norms import BatchNorm, GroupNorm, InstanceNorm, LayerNorm
 from .running_batchnorm import RunningBatchNorm
 
 __all__ = [

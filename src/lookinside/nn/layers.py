@@ -7,6 +7,8 @@ from collections.abc import Callable
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .norm_names import make_norm
+
 
 def flatten(x: Tensor) -> Tensor:
     """(N, C, 1, 1) -> (N, C): a named function, so that a model using it pickles."""
@@ -79,8 +81,6 @@ def conv_layer(
     As in the lesson's chapter 07 the norm follows the activation, and a conv followed by a
     norm has no bias (the norm's shift replaces it).
     """
-    from .norms import make_norm
-
     has_norm = norm not in (None, "none")
     layers = [nn.Conv2d(ni, nf, ks, stride=stride, padding=ks // 2, bias=not has_norm),
               make_activation(act)]  # fmt: skip

@@ -17,8 +17,6 @@ GroupNorm with one group is LayerNorm; with one channel per group it is Instance
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 from torch import Tensor, nn
 
@@ -169,30 +167,3 @@ class GroupNorm(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.groups}, {self.nf}, eps={self.eps}"
-
-
-def default_groups(nf: int) -> int:
-    """The groups `make_norm('group', nf)` uses: the largest divisor of `nf` up to 4."""
-    return max(g for g in range(1, min(nf, 4) + 1) if nf % g == 0)
-
-
-def _running(nf: int) -> nn.Module:
-    from .running_batchnorm import RunningBatchNorm
-
-    return RunningBatchNorm(nf)
-
-
-NORMS: dict[str, Callable[[int], nn.Module]] = {
-    "batch": BatchNorm,
-    "layer": LayerNorm,
-    "instance": InstanceNorm,
-    "group": lambda nf: GroupNorm(default_groups(nf), nf),
-    "running": _running,
-}
-
-
-def make_norm(name: str, nf: int) -> nn.Module:
-    """A normalisation layer for `nf` channels by its CLI name (see `NORMS`)."""
-    if name not in NORMS:
-        raise ValueError(f"unknown norm {name!r}; choose one of none, {', '.join(NORMS)}.")
-    return NORMS[name](nf)

@@ -307,17 +307,23 @@ def quiet_numpy() -> Any:
         yield
 
 
-def run_all(cases: Sequence[Case], jobs: int = 1) -> list[CaseResult]:
-    """Run every case, in `jobs` processes of one torch thread each; results in case order."""
+def run_all(
+    cases: Sequence[Case], jobs: int = 1, named: Callable[[str], Case] | None = None
+) -> list[CaseResult]:
+    """Run every case, in `jobs` processes of one torch thread each; results in case order.
+
+    A case holds closures, which do not cross processes: with `jobs` > 1 each process finds
+    its case by name with `named`, a module-level function (`cases.case_named`)."""
     if jobs <= 1:
         return [run_case(c) for c in cases]
+    if named is None:
+        raise ValueError("run_all needs `named` to run cases in several processes.")
     import multiprocessing as mp
 
     with mp.get_context("spawn").Pool(jobs, initializer=torch.set_num_threads, initargs=(1,)) as p:
-        return p.map(_run_named, [c.name for c in cases], chunksize=1)
+        run_named = functools.partial(_run_named, named)
+        return p.map(run_named, [c.name for c in cases], chunksize=1)
 
 
-def _run_named(name: str) -> CaseResult:
-    from .cases import case_named
-
-    return run_case(case_named(name))
+def _run_named(named: Callable[[str], Case], name: str) -> CaseResult:
+    return run_case(named(name))

@@ -1,0 +1,78 @@
+"""What `lookinside inspect` says of a run (`describe_directory`): a run cut after its last
+checkpoint is finished first; an unfinished run is diagnosed from its last checkpoint."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from lookinside.cli import main
+from lookinside.describe import describe_directory
+
+OUTPUTS = ("report.html", "telemetry.npz", "diagnosis.json", "model.pt")
+
+
+@pytest.fixture(scope="module")
+def trained(small_mnist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One whole 2-epoch run on small MNIST, shared by the tests (which copy it); PyTorch's
+    default init gives it findings, so that its diagnosis says something."""
+    out = tmp_path_factory.mktemp("describe") / "run"
+    argv = ["train", "--data", str(small_mnist), "--bs", "32", "--epochs", "2", "--init", "default"]
+    assert main([*argv, "--out", str(out)]) == 0
+    return out
+
+
+def test_a_run_cut_after_its_last_checkpoint_is_finished_then_described(
+    trained: Path, tmp_path: Path
+) -> None:
+    cut = tmp_path / "cut"
+    shutil.copytree(trained, cut)
+    for name in OUTPUTS:
+        (cut / name).unlink()
+    shutil.rmtree(cut / "plots")
+    said = describe_directory(cut)
+    first, rest = said.split("\n", 1)
+    assert first.startswith("its outputs were missing: written from ")
+    last = cut / "checkpoints" / "epoch-0002.pt"
+    assert first == f"its outputs were missing: written from {last}."
+    assert all((cut / name).is_file() for name in OUTPUTS)
+    # the rest is what inspect says of the run never cut (its path aside)
+    assert rest == describe_directory(trained).replace(str(trained), str(cut))
+    assert describe_directory(cut) == rest  # finished now: nothing more to write
+
+
+def test_an_unfinished_run_is_diagnosed_from_its_last_checkpoint_and_left_unfinished(
+    trained: Path, tmp_path: Path
+) -> None:
+    run = tmp_path / "unfinished"
+    shutil.copytree(trained, run)
+    (run / "checkpoints" / "epoch-0002.pt").unlink()
+    header, first_epoch, *_ = (run / "metrics.csv").read_text().splitlines()
+    (run / "metrics.csv").write_text(f"{header}\n{first_epoch}\n")
+    for name in ("report.html", "telemetry.npz", "diagnosis.json"):
+        (run / name).unlink()
+    lines = describe_directory(run).splitlines()
+    assert lines[0].startswith("a training run: 1 epoch(s) of 2; train_loss ")
+    assert f"unfinished: resume it with `lookinside train --resume {run}`." in lines
+    where = lines.index("diagnosis of the steps its last checkpoint holds (epoch-0001.pt):")
+    assert lines[where + 1].startswith("diagnosis:")
+    assert not (run / "report.html").exists() and not (run / "telemetry.npz").exists()
+    assert not (run / "diagnosis.json").exists()
+
+
+def test_a_run_without_telemetry_says_it_has_no_diagnosis(trained: Path, tmp_path: Path) -> None:
+    """A copy made to look like a run trained with --no-telemetry (no training needed)."""
+    run = tmp_path / "no-telemetry"
+    shutil.copytree(trained, run)
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, "telemetry": False}))
+    (run / "telemetry.npz").unlink()
+    (run / "diagnosis.json").unlink()
+    lines = describe_directory(run).splitlines()
+    assert lines[0].startswith("a training run: 2 epoch(s) of 2; ")
+    assert lines[1:] == [
+        "no diagnosis: the run recorded no telemetry (it ran with --no-telemetry)."
+    ]
