@@ -260,6 +260,29 @@ def test_a_flipped_bit_inside_a_tensor_is_refused(one_epoch_run: Path, tmp_path:
     assert main(["train", "--resume", str(run)]) == 2
 
 
+def test_a_resume_passes_over_a_damaged_newest_checkpoint_saying_so(
+    one_epoch_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+    import zipfile
+
+    run = tmp_path / "run"
+    shutil.copytree(one_epoch_run, run)
+    good, newest = run / "checkpoints" / "epoch-0001.pt", run / "checkpoints" / "epoch-0002.pt"
+    data = bytearray(good.read_bytes())
+    with zipfile.ZipFile(good) as z:
+        part = max(z.infolist(), key=lambda i: i.file_size)
+    data[part.header_offset + 30 + len(part.filename) + len(part.extra) + part.file_size // 2] ^= 1
+    newest.write_bytes(bytes(data))  # a second checkpoint, damaged
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run)]) == 0
+    err = capsys.readouterr().err
+    assert f"{newest} is damaged: its part {part.filename} fails its checksum" in err
+    assert "Resuming from epoch-0001.pt instead." in err
+    assert len((run / "metrics.csv").read_text().splitlines()) == 1 + 2  # epoch 2 retrained
+    assert load_checkpoint(newest)["epochs_done"] == 2  # and its checkpoint written whole
+
+
 class StopAsTheFitStarts(li.Callback):
     """Ctrl-C before any other callback has begun the fit (its first half second)."""
 

@@ -70,8 +70,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     damaged = _failing_crc(Path(path))
     if damaged is not None:
         raise LookinsideError(
-            f"{path} is damaged: its part {damaged} fails its checksum (CRC-32); an earlier "
-            "checkpoint, if one is kept beside it, resumes once this one is removed."
+            f"{path} is damaged: its part {damaged} fails its checksum (CRC-32)."
         )
     try:
         with warnings.catch_warnings():  # torch warns about odd pickles before refusing them

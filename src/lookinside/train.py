@@ -12,9 +12,11 @@ import functools
 import io
 import math
 import shlex
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -210,8 +212,8 @@ def _resume(run: RunDir, verbose: bool, cbs: Sequence[Callback], epochs: int | N
     run_dir, options, source = run.path, run.options(), str(run.config)
     run.remove_leftovers()  # of atomic writes a kill cut short
     config = TrainConfig.from_dict({**options, "out": str(run_dir)}, source)
-    checkpoints = run.epoch_checkpoints()
-    state = load_checkpoint(checkpoints[-1]) if checkpoints else None
+    found = _last_good_checkpoint(run)
+    checkpoint, state = found if found is not None else (None, None)
     if epochs is not None and epochs != config.epochs:
         if epochs < config.epochs:
             raise LookinsideError(
@@ -237,12 +239,32 @@ def _resume(run: RunDir, verbose: bool, cbs: Sequence[Callback], epochs: int | N
             f"{run_dir} has finished its {config.epochs} epoch(s) already (--epochs N with "
             "--resume extends it)."
         )  # else its epochs are done, not its outputs: fitting no epoch writes them
+    assert checkpoint is not None
     learn.model.to(learn.dls.device)  # so that the optimizer's loaded state lands there too
-    with _fitting(checkpoints[-1], source):
-        apply_checkpoint(learn, state, str(checkpoints[-1]))
+    with _fitting(checkpoint, source):
+        apply_checkpoint(learn, state, str(checkpoint))
     result = _fit(learn, config, run_dir, verbose, cbs, start_epoch=state["epochs_done"])
     run.interrupted.unlink(missing_ok=True)  # resumed past it
     return result
+
+
+def _last_good_checkpoint(run: RunDir) -> tuple[Path, dict[str, Any]] | None:
+    """The newest epoch checkpoint that reads whole, and its state (None: there is none). A
+    damaged newer one is passed over, saying so on stderr; if all are damaged, the newest's
+    sentence is raised."""
+    refused: list[LookinsideError] = []
+    for path in reversed(run.epoch_checkpoints()):
+        try:
+            state = load_checkpoint(path)
+        except LookinsideError as e:
+            refused.append(e)
+            continue
+        if refused:
+            sys.stderr.write(f"lookinside: {refused[0]} Resuming from {path.name} instead.\n")
+        return path, state
+    if refused:
+        raise refused[0]
+    return None
 
 
 @contextlib.contextmanager
