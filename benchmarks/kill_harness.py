@@ -98,6 +98,7 @@ def finish(out: Path) -> tuple[int, list[str]]:
 
 
 def _complete(out: Path) -> bool:
+    """Its three epochs are checkpointed (a row in metrics.csv follows its checkpoint)."""
     return _rows(out) == 3
 
 

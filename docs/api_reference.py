@@ -28,7 +28,10 @@ def public_modules() -> list[str]:
 
 
 def build(out: Path) -> Path:
-    """Write the reference into `out`; returns its index page."""
+    """Write the reference into `out`; returns its index page. The package's names load
+    when first used: each is asked for first, so that pdoc finds them in the package."""
+    for name in lookinside.__all__:
+        getattr(lookinside, name)
     pdoc.pdoc(*public_modules(), output_directory=out)
     return out / "index.html"
 

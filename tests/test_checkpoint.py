@@ -278,7 +278,7 @@ def test_a_resume_passes_over_a_damaged_newest_checkpoint_saying_so(
     assert main(["train", "--resume", str(run)]) == 0
     err = capsys.readouterr().err
     assert f"{newest} is damaged: its part {part.filename} fails its checksum" in err
-    assert "Resuming from epoch-0001.pt instead." in err
+    assert "; going on from epoch-0001.pt." in err
     assert len((run / "metrics.csv").read_text().splitlines()) == 1 + 2  # epoch 2 retrained
     assert load_checkpoint(newest)["epochs_done"] == 2  # and its checkpoint written whole
 
@@ -321,3 +321,39 @@ def test_two_processes_never_train_the_same_run(one_epoch_run: Path, tmp_path: P
     with taken, pytest.raises(li.LookinsideError, match=f"run {run} is in use by another"):
         resume(run, verbose=False)
     assert len(resume(run, verbose=False).history) == 2  # free again
+
+
+def test_a_resume_removes_the_report_of_the_run_it_goes_on_with(
+    one_epoch_run: Path, tmp_path: Path
+) -> None:
+    """A report written before (a Ctrl-C's, or `lookinside report` mid-way) would otherwise
+    mark the run whole should a kill cut the resumed run after its last checkpoint."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(one_epoch_run, run)
+    assert (run / "report.html").exists()
+    seen: list[bool] = []
+    watch = li.LambdaCallback(before_fit=lambda learn: seen.append((run / "report.html").exists()))
+    resume(run, verbose=False, cbs=[watch])
+    assert seen == [False] and (run / "report.html").exists()  # gone while it trained
+
+
+def test_a_ctrl_c_while_the_outputs_are_written_says_how_to_finish_them(
+    small_mnist: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    import lookinside.train as train_module
+
+    def interrupted(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "_write_outputs", interrupted)
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(small_mnist), "--bs", "128", "--out", str(out)]) == 130
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"lookinside train: interrupted; checkpoint: {out}/checkpoints/epoch-0001.pt.",
+                   f"Resume with: lookinside train --resume {out}"]  # fmt: skip
+    monkeypatch.undo()
+    assert main(["train", "--resume", str(out)]) == 0  # which writes them
+    assert (out / "report.html").exists() and (out / "telemetry.npz").exists()

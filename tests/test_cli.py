@@ -557,6 +557,7 @@ def test_a_ctrl_c_before_the_first_step_says_nothing_was_saved_and_how_to_start_
     out.mkdir()
     (out / "config.json").write_text("{}")  # had it been written, the same --out is refused
     assert main(argv) == 130
-    assert capsys.readouterr().err.splitlines()[1] == (
-        f"Start again with: lookinside train --resume {out}"
-    )
+    assert capsys.readouterr().err.splitlines() == [
+        "lookinside train: interrupted before the first step; the run directory is as it was.",
+        f"Resume with: lookinside train --resume {out}",
+    ]

@@ -35,9 +35,7 @@ def test_a_run_cut_after_its_last_checkpoint_is_finished_then_described(
     shutil.rmtree(cut / "plots")
     said = describe_directory(cut)
     first, rest = said.split("\n", 1)
-    assert first.startswith("its outputs were missing: written from ")
-    last = cut / "checkpoints" / "epoch-0002.pt"
-    assert first == f"its outputs were missing: written from {last}."
+    assert first == "its outputs were missing; they are now written from epoch-0002.pt."
     assert all((cut / name).is_file() for name in OUTPUTS)
     # the rest is what inspect says of the run never cut (its path aside)
     assert rest == describe_directory(trained).replace(str(trained), str(cut))
@@ -76,3 +74,21 @@ def test_a_run_without_telemetry_says_it_has_no_diagnosis(trained: Path, tmp_pat
     assert lines[1:] == [
         "no diagnosis: the run recorded no telemetry (it ran with --no-telemetry)."
     ]
+
+
+def test_outputs_that_cannot_be_written_here_are_said_and_the_rest_described(
+    trained: Path, tmp_path: Path
+) -> None:
+    """Finishing needs what training needs (here, the data is gone): inspect says so, with
+    the command that finishes the run, and describes what there is."""
+    cut = tmp_path / "cut"
+    shutil.copytree(trained, cut)
+    for name in OUTPUTS:
+        (cut / name).unlink()
+    options = json.loads((cut / "config.json").read_text())
+    (cut / "config.json").write_text(json.dumps({**options, "data": str(tmp_path / "gone")}))
+    first, second, *_ = describe_directory(cut).splitlines()
+    assert first.startswith(f"its outputs are not written: `lookinside train --resume {cut}` "
+                            "writes them (here: ")  # fmt: skip
+    assert second.startswith("a training run: 2 epoch(s) of 2; ")
+    assert not (cut / "report.html").exists()

@@ -56,3 +56,5 @@ def test_the_api_reference_has_a_page_per_public_module(tmp_path: Path) -> None:
     assert "lookinside/remedies.html" in pages  # named by the package's __all__
     learner = (tmp_path / "lookinside" / "learner.html").read_text()
     assert index.exists() and "fit_one_cycle" in learner and "Predictions and targets" in learner
+    package = (tmp_path / "lookinside.html").read_text()  # its names, though they load lazily
+    assert "A model, its data, a loss and an optimizer, trained by" in package

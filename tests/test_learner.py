@@ -513,3 +513,11 @@ def test_callbacks_keep_no_state_unless_they_say_so() -> None:
 
     kept = checkpoint_state(learn, 1)["callbacks"]
     assert set(kept) == {"avg_stats", "recorder"}  # the default callbacks that keep state
+
+
+def test_the_lr_finder_leaves_a_pending_resume_to_the_real_fit() -> None:
+    learn = quiet_learner(cbs=[EpochCounter()])
+    learn.resume_at_fit({"epoch_counter": {"epochs": 5}})
+    learn.lr_find(num_it=5)
+    learn.fit(1, start_epoch=0)
+    assert learn.epoch_counter.epochs == 6  # the resumed count, and this fit's epoch

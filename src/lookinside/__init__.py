@@ -6,8 +6,9 @@ used, so that the command line starts (and answers a Ctrl-C) before torch is imp
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+import importlib as _importlib
+import importlib.util as _importlib_util
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
@@ -69,18 +70,25 @@ _HOMES: dict[str, str] = {
 __all__ = ["__version__", *sorted(_HOMES)]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
+    """A public name, or a submodule (`lookinside.nn`), imported when first asked for."""
     home = _HOMES.get(name)
+    if (
+        home is None
+        and not name.startswith("_")
+        and _importlib_util.find_spec(f"{__name__}.{name}")
+    ):
+        home = f".{name}"
     if home is None:
         raise AttributeError(f"module 'lookinside' has no attribute {name!r}")
-    module = importlib.import_module(home, __name__)
+    module = _importlib.import_module(home, __name__)
     value = module if home == f".{name}" else getattr(module, name)
     globals()[name] = value  # found once
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_HOMES})
+    return sorted(__all__)
 
 
 if TYPE_CHECKING:  # what a type checker and an editor see: the names, typed

@@ -36,6 +36,7 @@ _UNREADABLE = (
     KeyError, IndexError, TypeError, AttributeError, UnicodeDecodeError,
 )  # fmt: skip
 _EPOCH_FILE = re.compile(r"epoch-(\d+)\.pt$")
+INTERRUPTED = "interrupted.pt"  # what a Ctrl-C saves mid-epoch, beside the epoch checkpoints
 
 
 def checkpoint_state(
@@ -69,9 +70,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     `LookinsideError` naming the file."""
     damaged = _failing_crc(Path(path))
     if damaged is not None:
-        raise LookinsideError(
-            f"{path} is damaged: its part {damaged} fails its checksum (CRC-32)."
-        )
+        raise LookinsideError(f"{path} is damaged: its part {damaged} fails its checksum (CRC-32).")
     try:
         with warnings.catch_warnings():  # torch warns about odd pickles before refusing them
             warnings.simplefilter("ignore")
@@ -128,12 +127,16 @@ def apply_checkpoint(learn: Learner, state: dict[str, Any], source: str = "the c
 
 def epoch_checkpoints(directory: Path) -> list[Path]:
     """The `epoch-N.pt` files of a directory, oldest first."""
-    found = [
-        (int(m.group(1)), p)
-        for p in directory.glob("epoch-*.pt")
-        if (m := _EPOCH_FILE.search(p.name))
-    ]
+    found = [(epochs_in(p), p) for p in directory.glob("epoch-*.pt") if _EPOCH_FILE.search(p.name)]
     return [p for _, p in sorted(found)]
+
+
+def epochs_in(path: Path) -> int:
+    """The epochs an `epoch-N.pt` file holds, by its name: N."""
+    m = _EPOCH_FILE.search(path.name)
+    if m is None:
+        raise ValueError(f"{path.name} is not named like an epoch checkpoint (epoch-N.pt)")
+    return int(m.group(1))
 
 
 class Checkpoint(Callback):
@@ -161,7 +164,7 @@ class Checkpoint(Callback):
         for old in epoch_checkpoints(self.directory)[: -self.keep]:
             old.unlink(missing_ok=True)
 
-    def save_now(self, learn: Learner, name: str = "interrupted.pt") -> Path:
+    def save_now(self, learn: Learner, name: str = INTERRUPTED) -> Path:
         """Save the current state (mid-epoch: for inspection; resuming redoes that epoch)."""
         path = self.directory / name
         epochs_done = learn.epoch + 1 if learn.epoch_done else learn.epoch

@@ -182,9 +182,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         sys.stderr.write(f"Resume with: lookinside train --resume {stop.run_dir}\n")
         return EXIT_INTERRUPTED
     except KeyboardInterrupt:  # before the fit began (loading, building, the lr finder)
-        sys.stderr.write("lookinside train: interrupted before the first step; nothing was "
-                         "saved.\n")  # fmt: skip
-        sys.stderr.write(f"Start again with: {_again(args)}\n")
+        sys.stderr.write(f"lookinside train: interrupted before the first step; {_again(args)}\n")
         return EXIT_INTERRUPTED
     if result.rank != 0:  # under torchrun only rank 0 reports
         return 0
@@ -230,14 +228,15 @@ def _resume(args: argparse.Namespace) -> TrainResult:
 
 
 def _again(args: argparse.Namespace) -> str:
-    """The command that starts a run stopped before its first step again: a resume where its
-    directory holds its config.json already (the same `--out` would be refused)."""
+    """What a run stopped before its first step kept, and the command that goes on: a resume
+    where its directory holds its config.json (the same `--out` would be refused)."""
     from .runs import RunDir
 
     run_dir = args.resume or args.out
     if run_dir and RunDir(run_dir).config.is_file():
-        return shlex.join(["lookinside", "train", "--resume", run_dir])
-    return shlex.join(["lookinside", *args.argv])
+        resume = shlex.join(["lookinside", "train", "--resume", run_dir])
+        return f"the run directory is as it was.\nResume with: {resume}"
+    return f"nothing was saved.\nStart again with: {shlex.join(['lookinside', *args.argv])}"
 
 
 def _shown(value: object) -> str:

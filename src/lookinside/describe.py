@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from .callbacks.activation_stats import saved_telemetry
-from .checkpoint import load_checkpoint
 from .diagnosis import Finding, diagnose, format_findings
 from .errors import LookinsideError
 from .files import read_json
@@ -25,12 +24,12 @@ def describe_directory(directory: str | Path) -> str:
         return _study(StudyDir(directory))
     if kind == "lr-find":
         return _lr_find(RunDir(directory))
-    from .finish import finish_run
+    from .finish import finished_or_why
 
     run = RunDir(directory)
-    finished = finish_run(run)
+    finished = finished_or_why(run)
     said = _run(run)
-    return f"its outputs were missing: written from {finished}.\n{said}" if finished else said
+    return f"{finished}\n{said}" if finished else said
 
 
 def _run(run: RunDir) -> str:
@@ -70,15 +69,18 @@ def _checkpointed_diagnosis(
 ) -> tuple[str, list[Finding]] | None:
     """The diagnosis of what an unfinished run's last epoch checkpoint recorded (its name,
     the findings), or None when none holds a record."""
-    kept = run.epoch_checkpoints()
-    if not kept:
+    try:
+        found = run.last_good_checkpoint()
+    except LookinsideError:  # every checkpoint damaged: nothing to read
         return None
-    state = load_checkpoint(kept[-1])
+    if found is None:
+        return None
+    path, state, _ = found
     saved = state["callbacks"].get("activation_stats")
     telemetry = saved_telemetry(saved) if isinstance(saved, dict) else None
     if telemetry is None:
         return None
-    return kept[-1].name, diagnose(telemetry, run.epochs(), options)
+    return path.name, diagnose(telemetry, run.epochs(), options)
 
 
 def _trial(run: RunDir, findings: list[Finding], options: dict[str, Any]) -> str:
@@ -89,7 +91,7 @@ def _trial(run: RunDir, findings: list[Finding], options: dict[str, Any]) -> str
     trial = run.trial()
     if trial is not None:
         verdict = StudyDir(trial).trial_verdict()
-        return f"trial of its remedies ({trial / 'report.html'})" + (
+        return f"trial of its remedies ({StudyDir(trial).report})" + (
             f": {verdict}" if verdict else ""
         )
     try:

@@ -342,7 +342,11 @@ class Learner:
         """
         from .lr_finder import lr_find
 
-        return lr_find(self, start_lr, end_lr, num_it, stop_factor)
+        resuming, self._resuming = self._resuming, None  # for the real fit, not the sweep
+        try:
+            return lr_find(self, start_lr, end_lr, num_it, stop_factor)
+        finally:
+            self._resuming = resuming
 
     # ----------------------------------------------------------------- a trained model
     def get_preds(self, dl: Iterable[Any] | None = None) -> tuple[Any, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import shlex
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -78,7 +79,7 @@ def _figure(path: Path) -> str:
 
 
 def _plots(directory: Path) -> list[Path]:
-    found = {p.stem: p for p in sorted((directory / "plots").glob("*.png"))}
+    found = {p.stem: p for p in sorted(RunDir(directory).plots.glob("*.png"))}  # a study's too
     ordered = [found.pop(stem) for stem in PLOT_TITLES if stem in found]
     return ordered + list(found.values())
 
@@ -90,7 +91,7 @@ def _findings(run: RunDir, options: dict[str, Any]) -> list[str]:
     if findings is None and options.get("telemetry") is False:
         return ["<p>No telemetry was recorded for this run (--no-telemetry).</p>"]
     if findings is None:
-        resume = escape(f"lookinside train --resume {run.path}")
+        resume = escape(shlex.join(["lookinside", "train", "--resume", str(run.path)]))
         return [f"<p>No diagnosis yet: the run has not finished (<code>{resume}</code> goes "
                 "on with it; <code>lookinside inspect</code> diagnoses its last checkpoint)."
                 "</p>"]  # fmt: skip
@@ -115,7 +116,7 @@ def _trial_link(run: RunDir) -> list[str]:
     if trial is None:
         return []
     verdict = StudyDir(trial).trial_verdict()
-    href = escape(f"{trial.name}/report.html")
+    href = escape(str(StudyDir(trial).report.relative_to(run.path)))
     return [f'<p id="trial"><a href="{href}">The trial of these remedies</a>: '
             f"{escape(verdict)}</p>"]  # fmt: skip
 

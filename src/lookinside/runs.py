@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .callbacks.csv_logger import read_epochs
-from .checkpoint import epoch_checkpoints
+from .checkpoint import INTERRUPTED, epoch_checkpoints, epochs_in, load_checkpoint
 from .diagnosis import Finding, diagnose
 from .errors import LookinsideError
 from .files import read_json, write_json
@@ -95,7 +95,7 @@ class RunDir:
     @property
     def interrupted(self) -> Path:
         """The checkpoint a Ctrl-C writes mid-epoch (for inspection; a resume redoes the epoch)."""
-        return self.checkpoints / "interrupted.pt"
+        return self.checkpoints / INTERRUPTED
 
     @property
     def tensorboard(self) -> Path:
@@ -105,9 +105,13 @@ class RunDir:
     def lock(self) -> Path:
         return self.path / ".lock"
 
+    @property
+    def plots(self) -> Path:
+        return self.path / "plots"
+
     def plot(self, stem: str) -> Path:
         """`plots/<stem>.png`."""
-        return self.path / "plots" / f"{stem}.png"
+        return self.plots / f"{stem}.png"
 
     # ------------------------------------------------------------------ readers and writers
     def options(self) -> dict[str, Any]:
@@ -169,7 +173,21 @@ class RunDir:
     def epochs_checkpointed(self) -> int:
         """The epochs its newest epoch checkpoint holds, by its name (0: none)."""
         kept = self.epoch_checkpoints()
-        return int(kept[-1].stem.split("-")[1]) if kept else 0
+        return epochs_in(kept[-1]) if kept else 0
+
+    def last_good_checkpoint(self) -> tuple[Path, dict[str, Any], list[str]] | None:
+        """The newest epoch checkpoint that reads whole, its state, and what is wrong with
+        each newer one (damaged: passed over); None when there is no epoch checkpoint. When
+        none reads whole, the newest one's sentence is raised."""
+        refused: list[LookinsideError] = []
+        for path in reversed(self.epoch_checkpoints()):
+            try:
+                return path, load_checkpoint(path), [str(e) for e in refused]
+            except LookinsideError as e:
+                refused.append(e)
+        if refused:
+            raise refused[0]
+        return None
 
     def planned_epochs(self) -> int | None:
         """The epochs config.json asks for (None where it holds no count of epochs)."""
@@ -178,8 +196,10 @@ class RunDir:
         return planned if ok else None
 
     def unfinished_outputs(self) -> bool:
-        """Whether its epochs are all checkpointed but its outputs are not all written (a kill,
-        a Ctrl-C or a full disk after the last checkpoint): `--resume` writes them."""
+        """Whether its epochs are all checkpointed (by the newest checkpoint's name) but its
+        outputs are not all written (a kill, a Ctrl-C or a full disk after the last
+        checkpoint; a resume removes the report of the run it goes on with): `--resume`
+        writes them."""
         planned = self.planned_epochs()
         done = planned is not None and self.epochs_checkpointed() >= planned
         return done and not self.report.is_file()
@@ -306,9 +326,10 @@ def study_dir(out: str | os.PathLike[str]) -> StudyDir:
     if path.is_dir() and not is_study(path):
         if RunDir(path).config.exists():
             raise LookinsideError(f"--out {path} holds a run, not a study; choose another.")
-        if any(path.iterdir()):
-            raise LookinsideError(
-                f"--out {path} is not empty; a study needs a new or empty directory, or its own."
+        if any(not p.name.startswith(".") for p in path.iterdir()):  # a lock, a write in
+            raise LookinsideError(  # flight (another task of the same study) are no content
+                f"--out {path} is not empty; a study needs a new or empty directory (or its "
+                "own, to resume it)."
             )
     path.mkdir(parents=True, exist_ok=True)
     return StudyDir(path)

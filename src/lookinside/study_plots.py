@@ -10,7 +10,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .plots import save_figure
-from .runs import RunDir
+from .runs import RunDir, StudyDir
 from .telemetry import Telemetry
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ def plot_loss_curves(results: list[RunResult]) -> Figure:
     ax = fig.add_subplot()
     curves: dict[str, list[np.ndarray]] = {}
     for r in results:
-        path = Path(r.run_dir) / "recorder.npz"
+        path = RunDir(r.run_dir).recorder
         if r.status == "done" and path.exists():
             with np.load(path, allow_pickle=False) as z:
                 curves.setdefault(r.variant, []).append(z["losses"])
@@ -84,6 +84,7 @@ def _late(values: np.ndarray) -> float:
 
 def write_study_plots(results: list[RunResult], summaries: list[VariantSummary], out: Path) -> None:
     """Save the three comparison plots into `out/plots/`."""
-    save_figure(plot_accuracy(summaries), out / "plots" / "accuracy.png")
-    save_figure(plot_loss_curves(results), out / "plots" / "loss_curves.png")
-    save_figure(plot_near_zero(results), out / "plots" / "near_zero.png")
+    plots = StudyDir(out).plots
+    save_figure(plot_accuracy(summaries), plots / "accuracy.png")
+    save_figure(plot_loss_curves(results), plots / "loss_curves.png")
+    save_figure(plot_near_zero(results), plots / "near_zero.png")

@@ -16,7 +16,6 @@ import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -36,7 +35,7 @@ from .callbacks import (
     default_device,
 )
 from .callbacks.guards import GradientClip, TerminateOnNonFinite
-from .checkpoint import Checkpoint, apply_checkpoint, load_checkpoint
+from .checkpoint import Checkpoint, apply_checkpoint
 from .config import TrainConfig
 from .data import DataLoaders, len_or_none
 from .datasets import load_mnist
@@ -193,8 +192,9 @@ def resume(
     cbs: Sequence[Callback] = (),
     epochs: int | None = None,
 ) -> TrainResult:
-    """Continue the run in `run_dir` from its last epoch checkpoint, exactly as if it had never
-    stopped (same weights, optimizer state, schedule position and random generators).
+    """Continue the run in `run_dir` from its last epoch checkpoint that reads whole (a
+    damaged newer one is passed over, saying so), exactly as if it had never stopped (same
+    weights, optimizer state, schedule position and random generators).
 
     `epochs` beyond the run's extends it (written into its config.json): a constant lr goes
     on as it was; a one-cycle schedule's length is part of the run, and is refused. A run
@@ -210,10 +210,16 @@ def resume(
 
 def _resume(run: RunDir, verbose: bool, cbs: Sequence[Callback], epochs: int | None) -> TrainResult:
     run_dir, options, source = run.path, run.options(), str(run.config)
-    run.remove_leftovers()  # of atomic writes a kill cut short
+    writer = world()[0] == 0  # under torchrun, rank 0 writes (and holds the lock)
+    if writer:
+        run.remove_leftovers()  # of atomic writes a kill cut short
     config = TrainConfig.from_dict({**options, "out": str(run_dir)}, source)
-    found = _last_good_checkpoint(run)
-    checkpoint, state = found if found is not None else (None, None)
+    found = run.last_good_checkpoint()
+    checkpoint, state, passed_over = found if found is not None else (None, None, [])
+    if passed_over and writer:
+        assert checkpoint is not None
+        sys.stderr.write(f"lookinside: {passed_over[0].rstrip('.')}; going on from "
+                         f"{checkpoint.name}.\n")  # fmt: skip
     if epochs is not None and epochs != config.epochs:
         if epochs < config.epochs:
             raise LookinsideError(
@@ -226,9 +232,12 @@ def _resume(run: RunDir, verbose: bool, cbs: Sequence[Callback], epochs: int | N
                 f"{config.epochs} epochs; start a new run for {epochs}."
             )
         config = dataclasses.replace(config, epochs=epochs)
-        run.write_options({**options, "epochs": epochs})
+        if writer:
+            run.write_options({**options, "epochs": epochs})
     learn = build_learner(config)
     if state is None:  # stopped before its first epoch ended: it starts again
+        if writer:
+            run.report.unlink(missing_ok=True)  # a Ctrl-C's partial report
         if config.lr == "auto":
             learn.lr = find_lr(learn, run_dir).suggestion or learn.lr
         result = _fit(learn, config, run_dir, verbose, cbs, start_epoch=0)
@@ -240,6 +249,8 @@ def _resume(run: RunDir, verbose: bool, cbs: Sequence[Callback], epochs: int | N
             "--resume extends it)."
         )  # else its epochs are done, not its outputs: fitting no epoch writes them
     assert checkpoint is not None
+    if writer:  # the run goes on: its report (of a Ctrl-C, or rendered mid-way) is stale
+        run.report.unlink(missing_ok=True)
     learn.model.to(learn.dls.device)  # so that the optimizer's loaded state lands there too
     with _fitting(checkpoint, source):
         apply_checkpoint(learn, state, str(checkpoint))
@@ -248,23 +259,16 @@ def _resume(run: RunDir, verbose: bool, cbs: Sequence[Callback], epochs: int | N
     return result
 
 
-def _last_good_checkpoint(run: RunDir) -> tuple[Path, dict[str, Any]] | None:
-    """The newest epoch checkpoint that reads whole, and its state (None: there is none). A
-    damaged newer one is passed over, saying so on stderr; if all are damaged, the newest's
-    sentence is raised."""
-    refused: list[LookinsideError] = []
-    for path in reversed(run.epoch_checkpoints()):
-        try:
-            state = load_checkpoint(path)
-        except LookinsideError as e:
-            refused.append(e)
-            continue
-        if refused:
-            sys.stderr.write(f"lookinside: {refused[0]} Resuming from {path.name} instead.\n")
-        return path, state
-    if refused:
-        raise refused[0]
-    return None
+@contextlib.contextmanager
+def _interrupted_again(run_dir: Path, checkpoint: Path | None) -> Iterator[None]:
+    """A Ctrl-C while the outputs are written (after the epochs, or after a first Ctrl-C):
+    the run is checkpointed, and a resume writes them."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        if checkpoint is None:
+            raise
+        raise Interrupted(run_dir, checkpoint) from None
 
 
 @contextlib.contextmanager
@@ -320,7 +324,8 @@ def _fit(
         if not writer:
             raise
         saved_to = checkpoint.save_now(learn)
-        _write_outputs(learn, run_dir, config)
+        with _interrupted_again(run_dir, saved_to):  # a second Ctrl-C: the checkpoint is saved
+            _write_outputs(learn, run_dir, config)
         raise Interrupted(run_dir, saved_to) from None
     except OSError as e:  # a full disk, a read-only remount, a file-size limit
         raise _write_failed(e, run_dir) from None
@@ -329,7 +334,9 @@ def _fit(
         history = stats.history if stats is not None else []
         return TrainResult(run_dir, learn, history, rank=world()[0])
     try:
-        result = _write_outputs(learn, run_dir, config)
+        kept = run.epoch_checkpoints()
+        with _interrupted_again(run_dir, kept[-1] if kept else None):
+            result = _write_outputs(learn, run_dir, config)
     except OSError as e:
         raise _write_failed(e, run_dir) from None
     result.stopped = guard.message
@@ -384,5 +391,8 @@ def lr_find_run(config: TrainConfig) -> tuple[Path, LRFindResult]:
     """`lookinside lr-find`: the finder alone, in a run directory of its own."""
     learn = build_learner(config)
     run = new_run_dir(config.out, prefix="lr-find")
-    run.write_options(config.to_dict())
-    return run.path, find_lr(learn, run.path)
+    try:
+        return run.path, find_lr(learn, run.path)
+    finally:  # after lr_find.json: a directory with config.json alone is a training run's
+        if run.lr_find.is_file():
+            run.write_options(config.to_dict())

@@ -24,7 +24,7 @@ class CSVLogger(Callback):
     The file is replaced whole after each epoch, so a crash never leaves a torn row.
     """
 
-    order = 70
+    order = 92  # after Checkpoint (90): a row on disk means its epoch's checkpoint is too
     during_lr_find = False
 
     def __init__(self, path: str | os.PathLike[str] = "metrics.csv") -> None:
