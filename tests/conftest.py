@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from pathlib import Path
 
 import matplotlib
@@ -73,6 +74,36 @@ def write_small_mnist(
 def small_mnist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A session-wide small MNIST directory (256 training and 64 test images)."""
     return write_small_mnist(tmp_path_factory.mktemp("mnist"))
+
+
+OUTPUTS = (
+    "report.html",
+    "telemetry.npz",
+    "diagnosis.json",
+    "model.pt",
+)  # a run's, after its epochs
+
+
+@pytest.fixture(scope="session")
+def two_epoch_run(small_mnist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One whole 2-epoch run on small MNIST, shared by the tests (which copy it, never change
+    it); PyTorch's default init gives it findings, so that its diagnosis says something."""
+    from lookinside.cli import main
+
+    out = tmp_path_factory.mktemp("two-epochs") / "run"
+    argv = ["train", "--data", str(small_mnist), "--bs", "32", "--epochs", "2", "--init", "default"]
+    assert main([*argv, "--out", str(out)]) == 0
+    return out
+
+
+def cut_after_last_checkpoint(run: Path, copy: Path) -> Path:
+    """A copy of `run` whose outputs were lost after its last epoch's checkpoint (a kill)."""
+    shutil.copytree(run, copy)
+    for name in OUTPUTS:
+        (copy / name).unlink()
+    shutil.rmtree(copy / "plots")
+    assert (copy / "checkpoints" / "epoch-0002.pt").is_file()
+    return copy
 
 
 @pytest.fixture(scope="session")

@@ -7,46 +7,29 @@ import json
 import shutil
 from pathlib import Path
 
-import pytest
-
-from lookinside.cli import main
 from lookinside.describe import describe_directory
 
-OUTPUTS = ("report.html", "telemetry.npz", "diagnosis.json", "model.pt")
-
-
-@pytest.fixture(scope="module")
-def trained(small_mnist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One whole 2-epoch run on small MNIST, shared by the tests (which copy it); PyTorch's
-    default init gives it findings, so that its diagnosis says something."""
-    out = tmp_path_factory.mktemp("describe") / "run"
-    argv = ["train", "--data", str(small_mnist), "--bs", "32", "--epochs", "2", "--init", "default"]
-    assert main([*argv, "--out", str(out)]) == 0
-    return out
+from .conftest import OUTPUTS, cut_after_last_checkpoint
 
 
 def test_a_run_cut_after_its_last_checkpoint_is_finished_then_described(
-    trained: Path, tmp_path: Path
+    two_epoch_run: Path, tmp_path: Path
 ) -> None:
-    cut = tmp_path / "cut"
-    shutil.copytree(trained, cut)
-    for name in OUTPUTS:
-        (cut / name).unlink()
-    shutil.rmtree(cut / "plots")
+    cut = cut_after_last_checkpoint(two_epoch_run, tmp_path / "cut")
     said = describe_directory(cut)
     first, rest = said.split("\n", 1)
     assert first == "its outputs were missing; they are now written from epoch-0002.pt."
     assert all((cut / name).is_file() for name in OUTPUTS)
     # the rest is what inspect says of the run never cut (its path aside)
-    assert rest == describe_directory(trained).replace(str(trained), str(cut))
+    assert rest == describe_directory(two_epoch_run).replace(str(two_epoch_run), str(cut))
     assert describe_directory(cut) == rest  # finished now: nothing more to write
 
 
 def test_an_unfinished_run_is_diagnosed_from_its_last_checkpoint_and_left_unfinished(
-    trained: Path, tmp_path: Path
+    two_epoch_run: Path, tmp_path: Path
 ) -> None:
     run = tmp_path / "unfinished"
-    shutil.copytree(trained, run)
+    shutil.copytree(two_epoch_run, run)
     (run / "checkpoints" / "epoch-0002.pt").unlink()
     header, first_epoch, *_ = (run / "metrics.csv").read_text().splitlines()
     (run / "metrics.csv").write_text(f"{header}\n{first_epoch}\n")
@@ -61,10 +44,12 @@ def test_an_unfinished_run_is_diagnosed_from_its_last_checkpoint_and_left_unfini
     assert not (run / "diagnosis.json").exists()
 
 
-def test_a_run_without_telemetry_says_it_has_no_diagnosis(trained: Path, tmp_path: Path) -> None:
+def test_a_run_without_telemetry_says_it_has_no_diagnosis(
+    two_epoch_run: Path, tmp_path: Path
+) -> None:
     """A copy made to look like a run trained with --no-telemetry (no training needed)."""
     run = tmp_path / "no-telemetry"
-    shutil.copytree(trained, run)
+    shutil.copytree(two_epoch_run, run)
     config = json.loads((run / "config.json").read_text())
     (run / "config.json").write_text(json.dumps({**config, "telemetry": False}))
     (run / "telemetry.npz").unlink()
@@ -77,14 +62,11 @@ def test_a_run_without_telemetry_says_it_has_no_diagnosis(trained: Path, tmp_pat
 
 
 def test_outputs_that_cannot_be_written_here_are_said_and_the_rest_described(
-    trained: Path, tmp_path: Path
+    two_epoch_run: Path, tmp_path: Path
 ) -> None:
     """Finishing needs what training needs (here, the data is gone): inspect says so, with
     the command that finishes the run, and describes what there is."""
-    cut = tmp_path / "cut"
-    shutil.copytree(trained, cut)
-    for name in OUTPUTS:
-        (cut / name).unlink()
+    cut = cut_after_last_checkpoint(two_epoch_run, tmp_path / "cut")
     options = json.loads((cut / "config.json").read_text())
     (cut / "config.json").write_text(json.dumps({**options, "data": str(tmp_path / "gone")}))
     first, second, *_ = describe_directory(cut).splitlines()
