@@ -109,3 +109,22 @@ def test_predictions_print_nothing(capsys: pytest.CaptureFixture[str]) -> None:
     learn.get_preds()
     learn.predict(torch.randn(5))
     assert capsys.readouterr().out == ""
+
+
+def test_save_best_keeps_its_best_across_a_resume(tmp_path: Path) -> None:
+    """Its best is in each checkpoint (it runs before Checkpoint saves the epoch): a resumed
+    fit overwrites the best file only with a better epoch."""
+    from lookinside.checkpoint import checkpoint_state
+
+    path = tmp_path / "best.pt"
+    learn = trained(cbs=[li.SaveBest(path, monitor="valid_accuracy")], lr=1.0)
+    state = checkpoint_state(learn, len(learn.avg_stats.history))["callbacks"]["save_best"]
+    assert state == {"best": learn.save_best.monitored.best,
+                     "best_epoch": learn.save_best.best_epoch}  # fmt: skip
+    keeper = li.SaveBest(path, monitor="valid_accuracy")
+    resumed = li.Learner(tiny_model(), tiny_dls(), metrics=[li.accuracy], cbs=[keeper])
+    resumed.progress_bar.rows = False
+    resumed.resume_at_fit({"save_best": {**state, "best": 2.0}})  # a best no epoch beats
+    before = path.stat().st_mtime_ns
+    resumed.fit(1)
+    assert keeper.best_epoch == state["best_epoch"] and path.stat().st_mtime_ns == before

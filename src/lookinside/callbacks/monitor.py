@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..callback import Callback
 from ..errors import LookinsideError
@@ -54,7 +54,7 @@ class SaveBest(Callback):
     """Saves the weights (`learn.save`) to `path` each time `monitor` improves, so that the
     file holds the best epoch's; `best_epoch` says which. Load them with `learn.load(path)`."""
 
-    order = 95  # after AvgStats has the epoch's numbers
+    order = 85  # after AvgStats has the epoch's numbers, before Checkpoint (90) saves its state
 
     def __init__(self, path: str | os.PathLike[str], monitor: str = "valid_loss",
                  mode: str | None = None, min_delta: float = 0.0) -> None:  # fmt: skip
@@ -70,6 +70,13 @@ class SaveBest(Callback):
         if value is not None and self.monitored.improved(value):
             learn.save(self.path)
             self.best_epoch = learn.epoch
+
+    def state_dict(self) -> dict[str, Any]:
+        """The best value and its epoch (for checkpoints: a resumed fit saves only better)."""
+        return {"best": self.monitored.best, "best_epoch": self.best_epoch}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.monitored.best, self.best_epoch = state["best"], state["best_epoch"]
 
     def __repr__(self) -> str:
         return f"SaveBest({str(self.path)!r}, monitor={self.monitored.name!r})"
