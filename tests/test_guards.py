@@ -116,3 +116,37 @@ def test_early_stopping_on_a_name_the_fit_does_not_record_raises_with_those_it_d
     bare = li.Learner(tiny_model(), tiny_dls(), default_cbs=False, cbs=[EarlyStopping()])
     with pytest.raises(li.LookinsideError, match="AvgStats"):
         bare.fit(1)
+
+
+def faked_valid_losses(losses: list[float]) -> li.LambdaCallback:
+    """Sets each epoch's valid_loss from `losses`, in turn, after AvgStats has its numbers."""
+    left = iter(losses)
+
+    def fake(learn: li.Learner) -> None:
+        learn.avg_stats.history[-1].values["valid_loss"] = next(left)
+
+    return li.LambdaCallback(after_epoch=fake, order=41)
+
+
+def test_early_stopping_resumed_from_a_checkpoint_stops_where_the_uncut_fit_does() -> None:
+    """Its patience is in the epoch's checkpoint (it judges an epoch before Checkpoint saves
+    it), and the fit ends after the epoch's every handler (the checkpoint included)."""
+    from lookinside.checkpoint import checkpoint_state
+
+    losses, saved = [1.0, 0.9, 0.95, 0.96, 0.5, 0.4], []
+
+    def save(learn: li.Learner) -> None:  # where Checkpoint (order 90) would
+        saved.append(checkpoint_state(learn, learn.epoch + 1))
+
+    first = li.Learner(tiny_model(), tiny_dls(), cbs=[faked_valid_losses(losses),
+                       EarlyStopping("valid_loss", patience=2),
+                       li.LambdaCallback(after_epoch=save, order=90)])  # fmt: skip
+    first.progress_bar.rows = False
+    first.fit(6)
+    assert first.early_stopping.stopped_epoch == 3 and len(saved) == 4  # epoch 3 saved too
+    stop = EarlyStopping("valid_loss", patience=2)
+    resumed = li.Learner(tiny_model(), tiny_dls(), cbs=[faked_valid_losses(losses[3:]), stop])
+    resumed.progress_bar.rows = False
+    resumed.resume_at_fit(saved[2]["callbacks"])  # after epoch 2: waited one epoch
+    resumed.fit(6, start_epoch=3)
+    assert stop.stopped_epoch == 3 and len(resumed.avg_stats.history) == 4

@@ -43,8 +43,9 @@ C = TypeVar("C", bound=Callback)
 
 
 # The loop's state, which callbacks read and `kept_loop_state` puts back.
-LOOP_STATE = ("n_epochs", "start_epoch", "epoch_done", "epoch_failed", "epoch", "iter", "n_iter",
-              "training", "train_iter", "pct_train", "xb", "yb", "pred", "loss")  # fmt: skip
+LOOP_STATE = ("n_epochs", "start_epoch", "epoch_done", "epoch_failed", "should_stop", "epoch",
+              "iter", "n_iter", "training", "train_iter", "pct_train", "xb", "yb", "pred",
+              "loss")  # fmt: skip
 
 
 class Learner:
@@ -94,6 +95,7 @@ class Learner:
         self.start_epoch = 0  # the first epoch of this fit (> 0 when resuming)
         self.epoch_done = False  # whether the current epoch ran to its end
         self.epoch_failed = False  # ... or an error (not a cancellation) stopped it
+        self.should_stop = False  # a callback asks the fit to end once this epoch has ended
         self.train_iter = 0  # training batches done, counting resumed epochs (TrainEval)
         self.pct_train = 0.0  # progress through this fit's training, in [0, 1] (TrainEval)
         self.xb: Any = None
@@ -257,12 +259,14 @@ class Learner:
             if lr is not None:
                 self.lr = lr
                 self.set_hyper("lr", lr)
-            self.n_epochs, self.start_epoch = n_epochs, start_epoch
+            self.n_epochs, self.start_epoch, self.should_stop = n_epochs, start_epoch, False
             try:
                 self._fire(Event.before_fit)
                 self._resume_callbacks()
                 for self.epoch in range(start_epoch, n_epochs):
                     self._epoch()
+                    if self.should_stop:  # after every after_epoch handler (a checkpoint)
+                        raise CancelFitException
             except CancelFitException:
                 self._fire(Event.after_cancel_fit)
             finally:

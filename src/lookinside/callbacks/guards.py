@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -65,9 +65,13 @@ class GradientClip(Callback):
 class EarlyStopping(Callback):
     """Stops the fit when `monitor` (an `AvgStats` value, e.g. `valid_loss`) has not improved
     by `min_delta` for `patience` epochs; lower is better unless `mode="max"` (default: max
-    for names containing "accuracy")."""
+    for names containing "accuracy").
 
-    order = 95  # after AvgStats has the epoch's numbers and Checkpoint has saved them
+    It judges an epoch before `Checkpoint` saves it, so that a checkpoint holds the
+    judgement, and asks the fit to end (`learn.should_stop`) once the epoch's every handler
+    has run: a resumed fit stops where the uncut one would."""
+
+    order = 85  # after AvgStats has the epoch's numbers, before Checkpoint (90) saves them
 
     def __init__(self, monitor: str = "valid_loss", patience: int = 3, min_delta: float = 0.0,
                  mode: str | None = None) -> None:  # fmt: skip
@@ -101,5 +105,11 @@ class EarlyStopping(Callback):
             return
         self.wait += 1
         if self.wait >= self.patience:
-            self.stopped_epoch = learn.epoch
-            raise CancelFitException
+            self.stopped_epoch, learn.should_stop = learn.epoch, True
+
+    def state_dict(self) -> dict[str, Any]:
+        """The best value and the epochs waited since (for checkpoints)."""
+        return {"best": self.monitored.best, "wait": self.wait}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.monitored.best, self.wait = state["best"], int(state["wait"])

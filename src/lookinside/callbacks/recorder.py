@@ -51,7 +51,7 @@ class Recorder(Callback):
 
     def state_dict(self) -> dict[str, Any]:
         """The steps so far, as plain data (for checkpoints)."""
-        return {"losses": torch.from_numpy(self.losses.copy()), "hypers": self._hypers}
+        return {"losses": torch.from_numpy(self.losses.copy()), "hypers": list(self._hypers)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue from a checkpoint: the fit goes on from these steps (a state that is not
