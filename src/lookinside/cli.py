@@ -7,12 +7,15 @@ training run stopped by a non-finite loss; 130 interrupted; 1 a bug (with its tr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import importlib
+import os
 import shlex
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -172,10 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """`lookinside train`: run, print one row per epoch, then the accuracy and the run dir."""
-    from .diagnosis import format_findings
-    from .train import train
-
     try:
+        from .diagnosis import format_findings  # seconds of imports, where a Ctrl-C may land
+        from .train import train
+
         result = _resume(args) if args.resume else train(_config(args))
     except Interrupted as stop:
         sys.stderr.write(f"lookinside train: interrupted; checkpoint: {stop.checkpoint}.\n")
@@ -348,9 +351,14 @@ def _interrupt(signum: int, frame: object) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `lookinside` command; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    stopped: list[bool] = []
     try:
-        args = build_parser().parse_args(argv)  # imports torch: seconds, where a Ctrl-C lands
-    except KeyboardInterrupt:
+        with _ctrl_c_deferred(stopped):  # the imports: torch, numpy, matplotlib (seconds)
+            args = build_parser().parse_args(argv)
+            importlib.import_module(".train", __package__)  # what every command may use
+    except KeyboardInterrupt:  # outside the main thread, nothing defers it
+        stopped.append(True)
+    if stopped:
         sys.stderr.write("lookinside: interrupted before it began; nothing was saved.\n")
         sys.stderr.write(f"Start again with: {shlex.join(['lookinside', *argv])}\n")
         return EXIT_INTERRUPTED
@@ -372,11 +380,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
+@contextlib.contextmanager
+def _ctrl_c_deferred(stopped: list[bool]) -> Iterator[None]:
+    """Inside the block a Ctrl-C is noted in `stopped`, not raised: raised inside an import,
+    it can be swallowed by the library being imported (torch goes on with a half-imported
+    numpy) and leave the process broken. Outside the main thread, where no handler can be
+    set, the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: stopped.append(True))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def run() -> NoReturn:
     """The `lookinside` console script: `main`, then exit with its code. Once the command is
     done, a Ctrl-C (while the interpreter shuts down) no longer interrupts it."""
     code = main()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if code == EXIT_INTERRUPTED:
+        # A Ctrl-C that landed while C code ran Python (torch's imports do) marks CPython to
+        # die by SIGINT at exit, whatever the code: the interruption is handled and said, so
+        # leave now, with the code.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     sys.exit(code)
 
 

@@ -21,6 +21,9 @@ An lr-find run holds `config.json`, `lr_find.json` and `plots/lr_find.png`. A st
 `study.json`, `runs/<variant>/seed-<n>/` (each a training run with its `result.json`),
 `results.csv`, `summary.md`, `plots/`, `report.html`, and for a trial `trial.md` and
 `trial.json`.
+
+Its methods import what they need (torch, the plots) when called: the command line asks
+what a directory is while a Ctrl-C may have left torch half-imported.
 """
 
 from __future__ import annotations
@@ -29,16 +32,14 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from .callbacks.csv_logger import read_epochs
-from .checkpoint import INTERRUPTED, epoch_checkpoints, epochs_in, load_checkpoint
-from .diagnosis import Finding, diagnose
 from .errors import LookinsideError
 from .files import read_json, write_json
-from .plots import save_figure
-from .telemetry import Telemetry
-from .telemetry_plots import telemetry_figures
+
+if TYPE_CHECKING:
+    from .diagnosis import Finding
+    from .telemetry import Telemetry
 
 Kind = Literal["run", "lr-find", "study"]
 TRIAL_DIRS = ("fix", "fix-quick")  # a trial's default directories, inside its run's
@@ -95,6 +96,8 @@ class RunDir:
     @property
     def interrupted(self) -> Path:
         """The checkpoint a Ctrl-C writes mid-epoch (for inspection; a resume redoes the epoch)."""
+        from .checkpoint import INTERRUPTED
+
         return self.checkpoints / INTERRUPTED
 
     @property
@@ -126,10 +129,14 @@ class RunDir:
 
     def epochs(self) -> list[dict[str, float]]:
         """metrics.csv's rows: one per finished epoch ([] before the first)."""
+        from .callbacks.csv_logger import read_epochs
+
         return read_epochs(self.metrics)
 
     def epoch_checkpoints(self) -> list[Path]:
         """The kept `epoch-N.pt` files, oldest first."""
+        from .checkpoint import epoch_checkpoints
+
         return epoch_checkpoints(self.checkpoints)
 
     def saved_findings(self) -> list[dict[str, Any]] | None:
@@ -153,6 +160,10 @@ class RunDir:
     ) -> list[Finding]:
         """Save telemetry.npz, its plots, and diagnosis.json (the findings for the epochs'
         losses and the run's options); return the findings."""
+        from .diagnosis import diagnose
+        from .plots import save_figure
+        from .telemetry_plots import telemetry_figures
+
         telemetry.save(self.telemetry)
         for stem, fig in telemetry_figures(telemetry).items():
             save_figure(fig, self.plot(stem))
@@ -163,6 +174,9 @@ class RunDir:
     def diagnose(self) -> list[Finding]:
         """The diagnosis recomputed from telemetry.npz, metrics.csv and config.json (the rules
         of this version, which may differ from those that wrote diagnosis.json)."""
+        from .diagnosis import diagnose
+        from .telemetry import Telemetry
+
         options = self.options()
         if not self.telemetry.is_file():
             raise LookinsideError(f"{self.path} has no telemetry.npz (was it run with "
@@ -172,6 +186,8 @@ class RunDir:
     # ------------------------------------------------------------------ its state
     def epochs_checkpointed(self) -> int:
         """The epochs its newest epoch checkpoint holds, by its name (0: none)."""
+        from .checkpoint import epochs_in
+
         kept = self.epoch_checkpoints()
         return epochs_in(kept[-1]) if kept else 0
 
@@ -179,6 +195,8 @@ class RunDir:
         """The newest epoch checkpoint that reads whole, its state, and what is wrong with
         each newer one (damaged: passed over); None when there is no epoch checkpoint. When
         none reads whole, the newest one's sentence is raised."""
+        from .checkpoint import load_checkpoint
+
         refused: list[LookinsideError] = []
         for path in reversed(self.epoch_checkpoints()):
             try:
