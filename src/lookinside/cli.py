@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 EXIT_USAGE = 2
 EXIT_NON_FINITE = 3
 EXIT_INTERRUPTED = 130
+TRAINING_COMMANDS = ("train", "lr-find", "ablate", "fix")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -355,7 +356,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with _ctrl_c_deferred(stopped):  # the imports: torch, numpy, matplotlib (seconds)
             args = build_parser().parse_args(argv)
-            importlib.import_module(".train", __package__)  # what every command may use
+            if args.command in TRAINING_COMMANDS:  # and what training needs (matplotlib, ...)
+                importlib.import_module(".train", __package__)
     except KeyboardInterrupt:  # outside the main thread, nothing defers it
         stopped.append(True)
     if stopped:
