@@ -570,3 +570,20 @@ def test_a_ctrl_c_before_the_first_step_says_nothing_was_saved_and_how_to_start_
         "lookinside train: interrupted before the first step; the run directory is as it was.",
         f"Resume with: lookinside train --resume {out}",
     ]
+
+
+def test_a_ctrl_c_that_is_ignored_stays_ignored_while_the_command_starts() -> None:
+    """A background job (`cmd &` in a script) ignores Ctrl-C: the deferral does not turn it
+    back on."""
+    import signal
+
+    from lookinside.cli import _ctrl_c_deferred
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        stopped: list[bool] = []
+        with _ctrl_c_deferred(stopped):
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN and not stopped
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -387,11 +387,15 @@ def _ctrl_c_deferred(stopped: list[bool]) -> Iterator[None]:
     """Inside the block a Ctrl-C is noted in `stopped`, not raised: raised inside an import,
     it can be swallowed by the library being imported (torch goes on with a half-imported
     numpy) and leave the process broken. Outside the main thread, where no handler can be
-    set, the block runs as it is."""
-    if threading.current_thread() is not threading.main_thread():
+    set, or where Ctrl-C is ignored (a background job), the block runs as it is."""
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or previous in (
+        signal.SIG_IGN,
+        None,
+    ):
         yield
         return
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: stopped.append(True))
+    signal.signal(signal.SIGINT, lambda signum, frame: stopped.append(True))
     try:
         yield
     finally:
