@@ -2,7 +2,7 @@
 model, plain against watched (and against a fastai-style hook that reads each module's mean,
 std and histogram back to the host at every step), in alternating rounds.
 
-    python benchmarks/telemetry_overhead.py --matrix [--compiled] [--rounds 9] [--only cnn-bs64]
+    python benchmarks/telemetry_overhead.py --matrix [--compiled] [--repeats 9] [--only cnn-bs64]
 
 Cases: the lesson's CNN at bs 64 and 512, an MLP of 150 modules (75 Linear + ReLU pairs), a
 torchvision-style ResNet and a Transformer encoder (the zoo's), each at its own batch.
