@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from .callback import Callback, callback_name
-from .errors import LookinsideError
+from .errors import LookinsideError, gist
 from .files import atomic_write_bytes
 from .rng import RngState
 from .unwrap import unwrap
@@ -78,10 +78,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     except FileNotFoundError:
         raise LookinsideError(f"checkpoint {path} does not exist.") from None
     except _UNREADABLE as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise LookinsideError(
-            f"{path} is not a valid lookinside checkpoint ({first[:200]})."
-        ) from None
+        raise LookinsideError(f"{path} is not a valid lookinside checkpoint ({gist(e)}).") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise LookinsideError(f"{path} is not a lookinside checkpoint (format {FORMAT}).")
     for key, kinds in SHAPE.items():

@@ -13,6 +13,7 @@ import os
 import shlex
 from pathlib import Path
 
+from .errors import LookinsideError
 from .runs import RunDir, StudyDir, kind_of
 
 
@@ -36,8 +37,6 @@ def finish_run(run: RunDir) -> Path | None:
 def finished_or_why(run: RunDir) -> str:
     """`finish_run`, said in a line: what it wrote, why it could not ('' when the run needed
     nothing)."""
-    from .errors import LookinsideError
-
     try:
         finished = finish_run(run)
     except (LookinsideError, OSError) as e:

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from . import explain
 from .callback import Callback, Handler, callback_name, check_callback
 from .data import len_or_none
-from .errors import LookinsideError
+from .errors import LookinsideError, gist
 from .events import (
     CancelBatchException,
     CancelEpochException,
@@ -300,9 +300,8 @@ class Learner:
             if rng is not None:
                 rng.restore()
         except (KeyError, IndexError, ValueError, TypeError, RuntimeError) as e:
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
             raise LookinsideError(
-                f"{source} does not fit {what} ({first}); was it changed since it was written?"
+                f"{source} does not fit {what} ({gist(e)}); was it changed since it was written?"
             ) from None
 
     def fit_one_cycle(

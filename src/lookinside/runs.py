@@ -46,15 +46,27 @@ TRIAL_DIRS = ("fix", "fix-quick")  # a trial's default directories, inside its r
 FINDING_FIELDS = ("severity", "message", "advice", "steps")  # what diagnosis.json holds, each
 
 
-class RunDir:
-    """A training run's (or an lr-find run's) directory: its files by name, and their readers
-    and writers. Making one checks nothing; `open_run` checks that a directory is a run."""
+class _Directory:
+    """What a run's and a study's directories share: the path, the report and the plots."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
 
     def __repr__(self) -> str:
-        return f"RunDir({str(self.path)!r})"
+        return f"{type(self).__name__}({str(self.path)!r})"
+
+    @property
+    def report(self) -> Path:
+        return self.path / "report.html"
+
+    @property
+    def plots(self) -> Path:
+        return self.path / "plots"
+
+
+class RunDir(_Directory):
+    """A training run's (or an lr-find run's) directory: its files by name, and their readers
+    and writers. Making one checks nothing; `open_run` checks that a directory is a run."""
 
     # ------------------------------------------------------------------ the files
     @property
@@ -72,10 +84,6 @@ class RunDir:
     @property
     def diagnosis(self) -> Path:
         return self.path / "diagnosis.json"
-
-    @property
-    def report(self) -> Path:
-        return self.path / "report.html"
 
     @property
     def model(self) -> Path:
@@ -107,10 +115,6 @@ class RunDir:
     @property
     def lock(self) -> Path:
         return self.path / ".lock"
-
-    @property
-    def plots(self) -> Path:
-        return self.path / "plots"
 
     def plot(self, stem: str) -> Path:
         """`plots/<stem>.png`."""
@@ -235,14 +239,8 @@ class RunDir:
             leftover.unlink(missing_ok=True)
 
 
-class StudyDir:
+class StudyDir(_Directory):
     """A study's directory (`lookinside ablate`, `lookinside fix`): its files by name."""
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-
-    def __repr__(self) -> str:
-        return f"StudyDir({str(self.path)!r})"
 
     @property
     def study(self) -> Path:
@@ -258,20 +256,12 @@ class StudyDir:
         return self.path / "summary.md"
 
     @property
-    def report(self) -> Path:
-        return self.path / "report.html"
-
-    @property
     def trial_markdown(self) -> Path:
         return self.path / "trial.md"
 
     @property
     def trial_json(self) -> Path:
         return self.path / "trial.json"
-
-    @property
-    def plots(self) -> Path:
-        return self.path / "plots"
 
     def run(self, slug: str, seed: int) -> Path:
         """The directory of a variant's run with one seed (inside the study's, checked)."""

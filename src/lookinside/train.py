@@ -41,7 +41,7 @@ from .data import DataLoaders, len_or_none
 from .datasets import load_mnist
 from .diagnosis import Finding
 from .distributed import process_group_from_env, world
-from .errors import Interrupted, LookinsideError
+from .errors import Interrupted, LookinsideError, gist
 from .files import atomic_write_bytes, exclusive, write_json
 from .functional import accuracy
 from .learner import Learner
@@ -234,23 +234,21 @@ def _resume(run: RunDir, verbose: bool, cbs: Sequence[Callback], epochs: int | N
         config = dataclasses.replace(config, epochs=epochs)
         if writer:
             run.write_options({**options, "epochs": epochs})
+    if state is not None and state["epochs_done"] >= config.epochs and run.report.exists():
+        raise LookinsideError(
+            f"{run_dir} has finished its {config.epochs} epoch(s) already (--epochs N with "
+            "--resume extends it)."
+        )  # else its epochs are done, not its outputs: fitting no epoch writes them
     learn = build_learner(config)
+    if writer:  # the run goes on: its report (a Ctrl-C's, or one rendered mid-way) is stale
+        run.report.unlink(missing_ok=True)
     if state is None:  # stopped before its first epoch ended: it starts again
-        if writer:
-            run.report.unlink(missing_ok=True)  # a Ctrl-C's partial report
         if config.lr == "auto":
             learn.lr = find_lr(learn, run_dir).suggestion or learn.lr
         result = _fit(learn, config, run_dir, verbose, cbs, start_epoch=0)
         run.interrupted.unlink(missing_ok=True)
         return result
-    if state["epochs_done"] >= config.epochs and run.report.exists():
-        raise LookinsideError(
-            f"{run_dir} has finished its {config.epochs} epoch(s) already (--epochs N with "
-            "--resume extends it)."
-        )  # else its epochs are done, not its outputs: fitting no epoch writes them
     assert checkpoint is not None
-    if writer:  # the run goes on: its report (of a Ctrl-C, or rendered mid-way) is stale
-        run.report.unlink(missing_ok=True)
     learn.model.to(learn.dls.device)  # so that the optimizer's loaded state lands there too
     with _fitting(checkpoint, source):
         apply_checkpoint(learn, state, str(checkpoint))
@@ -278,10 +276,8 @@ def _fitting(checkpoint: Path, source: str) -> Iterator[None]:
     try:
         yield
     except (KeyError, IndexError, RuntimeError, ValueError, TypeError) as e:
-        lines = [line.strip() for line in str(e).strip().splitlines()] or [type(e).__name__]
-        first = " ".join(lines[:2] if lines[0].endswith(":") else lines[:1])[:200]
         raise LookinsideError(
-            f"{checkpoint} does not fit the run {source} describes ({first}); was either file "
+            f"{checkpoint} does not fit the run {source} describes ({gist(e)}); was either file "
             "changed since the checkpoint was written?"
         ) from None
 
