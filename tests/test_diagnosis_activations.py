@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -48,6 +50,16 @@ def test_a_gradient_or_the_loss_can_go_first() -> None:
     assert (f.layer, f.steps) == ("loss", (2, 2))
     unrecorded = np.where(np.arange(10) == 2, np.nan, 1.0)  # NaN: a step without a loss
     assert "non_finite" not in kinds(telemetry([(spec("a"), {})], 10, unrecorded))
+
+
+def test_a_sparse_record_says_between_which_recorded_steps_it_went() -> None:
+    """Recorded steps 0-7, then every 8th: a layer non-finite at step 16 went so after 8."""
+    t = telemetry([(spec("a"), {}), (spec("b"), {"max": nan_from(9, 10)})], steps=10)
+    t = dataclasses.replace(t, steps=np.r_[np.arange(8), 8, 16])
+    f = only("non_finite", t)
+    assert f.steps == (16, 16) and "became non-finite by step 16 (recorded after 8)" in f.message
+    dense = only("non_finite", telemetry([(spec("b"), {"max": nan_from(3)})], steps=10))
+    assert "at step 3" in dense.message
 
 
 def test_a_huge_but_finite_output_is_not_non_finite() -> None:

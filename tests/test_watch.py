@@ -108,7 +108,7 @@ def test_the_histogram_sample_is_whole_items() -> None:
 def test_memory_is_bounded_over_twenty_thousand_steps() -> None:
     model = nn.Sequential(nn.Linear(2, 2), nn.ReLU()).train()
     x = torch.randn(1, 2)
-    with li.watch(model, max_steps=500, chunk=64, grads=False) as w:
+    with li.watch(model, every=1, max_steps=500, chunk=64, grads=False) as w:
         for _ in range(20_000):
             model(x)
     t = w.telemetry

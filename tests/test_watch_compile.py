@@ -216,3 +216,41 @@ def test_a_layer_first_seen_later_eager_steps_first_and_long_accumulation() -> N
     with torch.no_grad():
         expected = model.body[0](x).amax().item()  # the weights moved since; close enough
     assert t["body.0"].max[-1] == pytest.approx(expected, rel=0.2)
+
+
+def test_compiled_after_eager_steps_while_the_hooks_are_detached() -> None:
+    """Recording every 4th step, the layers' hooks are detached after step 0; the model is
+    compiled at step 2, unrecorded: the hooks are attached again before its graph is traced,
+    and stay, so the compiled record equals the eager one, and after a warm-up (the first
+    compiled step sees the layers) each step calls one graph, compiled once."""
+
+    def record(compiled: bool) -> tuple[Telemetry, list[int], list[list[int]]]:
+        torch._dynamo.reset()
+        torch.manual_seed(0)
+        model = mlp()
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        w = li.watch(model, every=4)
+        counting = Counting()
+        fast = torch.compile(model, backend=counting)
+        torch.manual_seed(1)
+        xs, ys = torch.randn(10, 64, 12), torch.randint(0, 4, (10, 64))
+        graphs, called = [], []
+        for step, (x, y) in enumerate(zip(xs, ys, strict=True)):
+            before = len(counting.calls)
+            run = fast if compiled and step >= 2 else model
+            loss = F.cross_entropy(run(x), y)
+            w.record_loss(loss)
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+            graphs.append(counting.compiled)
+            called.append(counting.calls[before:])
+        w.remove()
+        return w.telemetry, graphs, called
+
+    eager, _, _ = record(compiled=False)
+    compiled, graphs, called = record(compiled=True)
+    assert eager.steps.tolist() == [0, 4, 8]
+    assert_same(eager, compiled)
+    assert graphs[3] == graphs[-1], f"recompiled after the warm-up: {graphs}"
+    assert all(len(c) == 1 for c in called[3:]) and len({c[0] for c in called[3:]}) == 1

@@ -303,7 +303,9 @@ def _fit(
     if writer:
         run_cbs += [CSVLogger(run.metrics), checkpoint]
     if config.telemetry and writer:
-        run_cbs.append(ActivationStats())
+        # Every step, not "auto": a command's record is then the same in every run of its
+        # seed, whatever the machine, and a resumed run's joins the uncut one's bitwise.
+        run_cbs.append(ActivationStats(every=1))
     if config.tensorboard and writer:
         from .callbacks.tensorboard import TensorBoardCallback
 

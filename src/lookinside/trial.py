@@ -468,7 +468,7 @@ def trial_run(
             CHANGES[remedy.name](learn)
         state.restore()
         stats = learn.find_cb(ActivationStats)
-        added = [] if stats is not None else [ActivationStats()]
+        added = [] if stats is not None else [ActivationStats(every=1)]  # as `train` records
         with contextlib.redirect_stdout(io.StringIO()):
             learn.fit(epochs, cbs=added)
         stats = stats or added[0]

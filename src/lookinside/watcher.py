@@ -39,6 +39,7 @@ Which modules: by default the model's blocks (see `watch_layers.default_modules`
 from __future__ import annotations
 
 import sys
+import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from types import FrameType, TracebackType
@@ -52,6 +53,7 @@ from .telemetry import Telemetry
 from .unwrap import unwrap
 from .watch_buffer import AWAITED, StepBuffer, StepRows, TracedRows
 from .watch_gather import Gathered
+from .watch_hooks import LayerHooks
 from .watch_layers import (
     INPUT,
     OUTPUT,
@@ -61,6 +63,7 @@ from .watch_layers import (
     model_facts,
     tensors_in,
 )
+from .watch_rate import BUDGET, Every, RecordingRate
 from .watch_stats import (
     GHOOKED,
     ParameterNorms,
@@ -128,7 +131,10 @@ class Watcher:
         model: the root module; each of its training forwards is a step.
         modules: the modules to watch (default: `default_modules(model)`), as modules or
             (name, module) pairs.
-        every: record every `every`-th step.
+        every: record every `every`-th step, or "auto": every step at first, then as often
+            as recording costs at most `budget` of a step (`watch_rate`).
+        budget: with `every="auto"`, the share of an unwatched step's time that recording
+            may cost (0.05: 5 %).
         grads: also record each output's gradient (a hook on the node that made the output,
             or autograd keeps it for the end of the backward: `watch_gather`).
         params: also record each watched module's parameter norm after each recorded step.
@@ -149,7 +155,8 @@ class Watcher:
         self,
         model: nn.Module,
         modules: Sequence[nn.Module | tuple[str, nn.Module]] | None = None,
-        every: int = 1,
+        every: Every = "auto",
+        budget: float = BUDGET,
         grads: bool = True,
         params: bool = True,
         hist_sample: int | None = 4096,
@@ -160,8 +167,9 @@ class Watcher:
         first_step: int = 0,
         ranges: Mapping[str, tuple[float, float]] | None = None,
     ) -> None:
-        if every < 1 or detail < 1 or max_steps < 2 or chunk < 1:
-            raise ValueError("every, detail and chunk must be at least 1, max_steps at least 2.")
+        if detail < 1 or max_steps < 2 or chunk < 1:
+            raise ValueError("detail and chunk must be at least 1, max_steps at least 2.")
+        self._rate = RecordingRate(every, budget, first_step)
         model = unwrap(model)  # watch the module inside a DistributedDataParallel
         names = {id(m): n for n, m in model.named_modules()}
         named = [
@@ -169,7 +177,7 @@ class Watcher:
             for m in (modules if modules is not None else default_modules(model))
         ]
         self.model = model
-        self._every, self.grads, self.params = every, grads, params
+        self.grads, self.params = grads, params
         self.hist_sample, self.detail, self.bins = hist_sample, detail, bins
         self.layers = LayerRegistry(named, ranges)
         self._buffer = StepBuffer(bins, chunk, max_steps)
@@ -201,11 +209,14 @@ class Watcher:
         self._gathered = Gathered(hist_sample, bins)  # small outputs, measured together
         self._parameter_norms = ParameterNorms()
         self._awaiting_backward = False  # the end of the backward will measure the gradients
+        self._pending_loss: Tensor | None = None  # the unrecorded steps' losses, summed
+        self._pending_losses = 0  # ... and counted
         self._optimizers = OptimizerSpy(model)
         self._handles = [model.register_forward_pre_hook(self._before_forward, with_kwargs=True)]
+        self._layer_hooks = LayerHooks([], model)
         try:
-            for i, m in enumerate(self.layers.modules):
-                self._handles.append(m.register_forward_hook(self._make_forward(i)))
+            hooks = [(m, self._make_forward(i)) for i, m in enumerate(self.layers.modules)]
+            self._layer_hooks = LayerHooks(hooks, model)
             self._handles.append(model.register_forward_hook(self._after_forward))
             batch_norm = first_batch_norm(model)
             if batch_norm is not None:
@@ -217,8 +228,15 @@ class Watcher:
 
     @property
     def every(self) -> int:
-        """The recording interval now (it doubles each time the host record is thinned)."""
-        return self._every * self._buffer.rate
+        """The recording interval now: 1 until "auto" chooses; it doubles each time the
+        host record is thinned."""
+        return self._rate.interval * self._buffer.rate
+
+    @property
+    def resume_every(self) -> Every:
+        """The `every` that a watcher resuming this record is given: the rate now, or "auto"
+        while it is still being chosen."""
+        return "auto" if self._rate.deciding else self.every
 
     # ------------------------------------------------------------------ recording
     @eager
@@ -229,8 +247,9 @@ class Watcher:
             self._recording = self._detailed = True
         elif module.training and torch.is_grad_enabled():
             if self._new_step():
+                now = time.perf_counter()  # before filing the last step: its cost is its own
                 self._commit()
-                self._start_step()
+                self._start_step(now)
             self._recording = self._open_recorded
         else:
             self._recording = False
@@ -241,6 +260,7 @@ class Watcher:
             if not self._looked and self._rows is self._eager:  # never in a CUDA capture
                 self._looked = True
                 if _called_from_compiled_code():
+                    self._layer_hooks.pin()
                     self._see_layers(module, args, kwargs)
         if module.training and torch.is_grad_enabled() and self._rows is self._eager:
             if self._traced_rows.wanted and self._eager.rows is not None:
@@ -288,16 +308,30 @@ class Watcher:
             self.meta["norm_batch"] = {"items": int(x.shape[0]), "layer": type(module).__name__}
             self._norm_batch_handle.remove()
 
-    def _start_step(self) -> None:
-        """A step opens: is it recorded, with details?"""
+    def _start_step(self, now: float = 0.0) -> None:
+        """A step opens (at `now`, seconds): is it recorded, with details?"""
         self._open, self._opened_at = True, self._optimizers.steps
         self._gradient_came, self._hooked = False, []
         self._open_id += 1
-        self._open_recorded = self._step % self.every == 0
+        self._open_recorded = self._rate.records(self._step, self._buffer.rate, now)
+        self._hooks_for(self._open_recorded)
         self._step += 1
         if self._open_recorded:
             self._detailed = self._recorded % self.detail == 0
             self._recorded += 1
+
+    def _hooks_for(self, recorded: bool) -> None:
+        """Attach the layers' hooks for a recorded step, detach them for another; but once
+        the model runs compiled they stay (its graph holds them: see `watch_hooks`)."""
+        hooks = self._layer_hooks
+        if hooks.pinned or (recorded and hooks.attached):
+            return
+        if _called_from_compiled_code():
+            hooks.pin()
+        elif recorded:
+            hooks.attach()
+        else:
+            hooks.detach()
 
     def _make_forward(self, position: int) -> Any:
         def on_forward(module: nn.Module, args: Any, out: Any) -> None:
@@ -503,11 +537,24 @@ class Watcher:
 
     def record_loss(self, loss: Tensor) -> None:
         """Record this step's training loss, on the device (no host read); the diagnosis then
-        reads the loss curve too. Call it after the forward, in training steps only."""
-        if not self._recording:
+        reads the loss curve too. Call it after the forward, in training steps only. A
+        recorded step's loss is the mean over it and the unrecorded steps since the last
+        recorded one, so that a sparse record still sees every step's loss (a non-finite one
+        too: it is kept as inf, since NaN means "not recorded")."""
+        if not (self._recording or (self._open and not self._open_recorded)):
             return
-        inf = float("inf")  # a NaN loss is kept as inf: NaN means "not recorded"
+        inf = float("inf")
         value = torch.nan_to_num(loss.detach().reshape(()), nan=inf, posinf=inf, neginf=-inf)
+        if not self._recording:  # an unrecorded training step: its loss joins the next
+            pending = self._pending_loss
+            self._pending_loss = value.float() if pending is None else pending + value
+            self._pending_losses += 1
+            return
+        if self._pending_loss is not None:
+            total = self._pending_loss + value
+            mean = total / (self._pending_losses + 1)  # inf - inf is NaN: kept as inf
+            value = torch.nan_to_num(mean, nan=inf, posinf=inf, neginf=-inf)
+            self._pending_loss, self._pending_losses = None, 0
         self._rows.loss_cell(loss.device).copy_(value)
         self.meta.setdefault("loss", loss_name(loss))
 
@@ -559,6 +606,7 @@ class Watcher:
         """A CUDA graph is about to capture a training step: the hooks will write into rows
         of their own, which each replay of the graph fills again."""
         self._commit()
+        self._layer_hooks.pin()  # the graph holds them
         self._rows = self._graph
         self._graph.graded.clear()  # its kernels write each gradient, not add it
 
@@ -598,6 +646,7 @@ class Watcher:
             **self.meta,
             **self._optimizers.facts,
             "every": self.every,
+            **self._rate.facts(),
             "hist_sample": self.hist_sample,
             "not_in_optimizer": self._optimizers.left_out(named),
             "not_recorded": self.layers.not_recorded() if len(steps) else {},
@@ -620,6 +669,7 @@ class Watcher:
     def remove(self) -> None:
         """Remove every hook (idempotent); the recorded telemetry stays readable."""
         self._optimizers.remove()
+        self._layer_hooks.remove()
         for h in self._handles:
             h.remove()
 

@@ -30,7 +30,8 @@ def saved_telemetry(state: dict[str, Any]) -> Telemetry | None:
 
 
 class ActivationStats(Callback):
-    """Records per-layer activation statistics at every training step of each fit.
+    """Records per-layer activation statistics at the training steps of each fit (every step
+    at first, then as often as costs under 5 % of a step: `every="auto"`, see `watch_rate`).
 
     Takes the options of `Watcher` (modules, every, grads, params, hist_sample, max_steps).
     After the fit, `telemetry` holds the record, `diagnose()` reads it, and the `plot_*`
@@ -100,7 +101,8 @@ class ActivationStats(Callback):
 
     def state_dict(self) -> dict[str, Any]:
         """The record so far, as tensors and plain data (for checkpoints)."""
-        every = self._watcher.every if self._watcher is not None else self.options.get("every", 1)
+        watcher = self._watcher
+        every = watcher.resume_every if watcher is not None else self.options.get("every", "auto")
         state: dict[str, Any] = {"watch_every": every}
         if not self.has_telemetry:  # stopped before anything was recorded (a Ctrl-C as the
             return state  # fit starts)
@@ -113,7 +115,7 @@ class ActivationStats(Callback):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue from a checkpoint (after `before_fit`): the fit's record follows this one."""
-        every = int(state.get("watch_every", 0))
+        every = state.get("watch_every", 0)  # an int, or "auto" when cut while choosing
         resumed: dict[str, Any] = {"every": every} if every else {}
         self._prior = saved_telemetry(state)
         if self._prior is not None:

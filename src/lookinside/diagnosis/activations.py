@@ -55,16 +55,16 @@ def non_finite(ev: Evidence, event: tuple[int, int | None, str]) -> Finding:
     """The finding for `first_non_finite`'s event."""
     i, index, what = event
     step = int(ev.telemetry.steps[i])
+    last = int(ev.telemetry.steps[i - 1]) if i else step - 1  # the recorded step before
+    when = f"at step {step}" if last == step - 1 else f"by step {step} (recorded after {last})"
     if index is None:
         return ev.finding("non_finite", ["loss"], (step, step), "error",
-                          f"the loss became non-finite at step {step} while every recorded "
+                          f"the loss became non-finite {when} while every recorded "
                           "activation was finite", step=step)  # fmt: skip
     layer = ev.telemetry[index]
     earlier = layer.abs_max[:i]
     before = float(earlier[np.isfinite(earlier)].max()) if np.isfinite(earlier).any() else math.nan
     seen = f"; its largest |value| before was {before:.3g}" if math.isfinite(before) else ""
-    every = int(ev.telemetry.meta.get("every", 1))
-    when = f"at step {step}" if every == 1 else f"by step {step} (recording every {every})"
     if layer.spec.role == "input":
         message = f"the model's input held NaN or infinite values {when}"
     elif what == "gradient":

@@ -60,15 +60,25 @@ class Curve:
         return rise / size if size > 0 else math.inf
 
 
-def curve(losses: np.ndarray) -> Curve | None:
-    """The measures of a training-loss curve (unrecorded steps, NaN, left out)."""
-    recorded = losses[np.isfinite(losses)]
+def curve(losses: np.ndarray, steps: np.ndarray | None = None) -> Curve | None:
+    """The measures of a training-loss curve (unrecorded steps, NaN, left out). `steps`:
+    each loss's step, when the record is sparser in places (`watch_rate`'s "auto": dense at
+    first, then each recorded loss the mean of several steps'); the smoothing window spans
+    steps, not recorded losses, so a sparse stretch is not read as noise."""
+    finite = np.isfinite(losses)
+    recorded = losses[finite]
     n = len(recorded)
     if n < MIN_STEPS:
         return None
-    w = max(3, n // 20)
-    smooth = np.convolve(recorded, np.ones(w) / w, mode="valid")  # centred on w // 2 on
-    residual = recorded[w // 2 : w // 2 + len(smooth)] - smooth
+    at = np.arange(n) if steps is None else np.asarray(steps)[finite]
+    gap = int(np.diff(at).min())  # the densest stretch's interval (1: every step)
+    w = max(3, (int(at[-1] - at[0]) // gap + 1) // 20)  # in recorded losses, where dense
+    starts = np.arange(int(np.searchsorted(at, at[-1] - (w - 1) * gap, side="right")))
+    ends = np.searchsorted(at, at[starts] + w * gap)  # each window's losses: [start, end)
+    sums = np.concatenate([[0.0], np.cumsum(recorded)])
+    smooth = (sums[ends] - sums[starts]) / (ends - starts)
+    centres = np.minimum(np.searchsorted(at, at[starts] + (w // 2) * gap), n - 1)
+    residual = recorded[centres] - smooth
     with np.errstate(invalid="ignore", divide="ignore"):
         relative = np.abs(residual) / np.abs(smooth)
     noise = float(np.median(relative[np.isfinite(relative)])) if len(relative) else 0.0
@@ -82,7 +92,7 @@ def curve(losses: np.ndarray) -> Curve | None:
     return Curve(
         start=float(recorded[0]),
         best=float(smooth.min()),
-        end=float(recorded[-max(w, n // 10) :].mean()),
+        end=float(recorded[at > at[-1] - max(w, n // 10) * gap].mean()),
         high=float(smooth.max()),
         noise=noise,
         given_back=float(climb[t] / gained)
@@ -123,7 +133,7 @@ def stalled(ev: Evidence) -> list[Finding]:
     """A loss that does not fall while the weights barely move (the learning rate is far too
     low); a loss that ends at the level of a uniform guess, ln(classes), fallen there or not
     (nothing learned from the labels); or a loss that does not fall (a plateau)."""
-    c = curve(ev.losses)
+    c = curve(ev.losses, ev.steps)
     if c is None:
         return []
     steps = (ev.step(0), ev.step(-1))
@@ -156,7 +166,7 @@ def stalled(ev: Evidence) -> list[Finding]:
 def oscillation(ev: Evidence) -> list[Finding]:
     """A loss that climbs back above where it started, or gives back much of its progress:
     steps too large for the landscape (a learning rate too high, but finite)."""
-    c = curve(ev.losses)
+    c = curve(ev.losses, ev.steps)
     if c is None:
         return []
     climbed = c.excursion >= EXCURSION and c.above_noise(c.high - c.start, c.start) >= ABOVE_NOISE

@@ -65,9 +65,17 @@ class Evidence:
         return int(self.steps[i])
 
     def late(self) -> slice:
-        """The last quarter of the kept steps (at least one)."""
+        """The kept steps in the last quarter of the steps they span (at least one): with a
+        record that grows sparser (`watch_rate`), the last quarter of the run, not of the
+        recorded steps; with an even one, the last quarter of those."""
         n = self.cut
-        return slice(n - max(1, n // 4), n)
+        if n < 2:
+            return slice(0, n)
+        steps = self.steps
+        gap = int(np.diff(steps).min())
+        span = int(steps[-1] - steps[0]) + gap
+        late = int(np.count_nonzero(steps >= steps[-1] - (span / 4 - gap)))
+        return slice(n - max(1, late), n)
 
     def early(self) -> slice:
         """The first recorded steps (`EARLY` at most)."""
