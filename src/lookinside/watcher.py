@@ -308,7 +308,7 @@ class Watcher:
             self.meta["norm_batch"] = {"items": int(x.shape[0]), "layer": type(module).__name__}
             self._norm_batch_handle.remove()
 
-    def _start_step(self, now: float = 0.0) -> None:
+    def _start_step(self, now: float) -> None:
         """A step opens (at `now`, seconds): is it recorded, with details?"""
         self._open, self._opened_at = True, self._optimizers.steps
         self._gradient_came, self._hooked = False, []
@@ -622,7 +622,7 @@ class Watcher:
         open it with a copy of them (the details an eager step would have measured), so that
         the loss recorded after the batch joins it; the next step files it."""
         self._commit()
-        self._start_step()
+        self._start_step(time.perf_counter())
         self._opened_at = -1  # the replay held its optimizer step: the next forward is anew
         self._recording = self._open_recorded
         if not self._recording or self._graph.rows is None:
