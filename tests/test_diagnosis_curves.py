@@ -140,18 +140,18 @@ def test_overfitting(valid: list[float], train: list[float], found: bool) -> Non
 def test_a_record_that_grows_sparser_is_smoothed_over_steps_not_records() -> None:
     """`every="auto"` on a 161-step run: 64 steps in full, then one in 4, then one in 32,
     each recorded loss the mean of its steps' (so quieter). Smoothed over recorded losses
-    (3 of them), the noisy dense start reads as a loss giving back its progress in about a
-    fifth of the runs; smoothed over steps (8 of them, as an every-step record is), never."""
-    steps = np.r_[np.arange(64), np.arange(64, 96, 4), [128, 160]]
-    averaged = np.r_[np.ones(64), np.full(8, 4), [32, 32]]  # steps in each recorded loss
+    (4 of them), the noisy dense start reads as a loss giving back its progress in some
+    runs; smoothed over steps (8 of them, as an every-step record is), never."""
+    steps = np.r_[np.arange(64), np.arange(64, 132, 4), 160]
+    averaged = np.r_[np.ones(64), np.full(17, 4), 32]  # steps in each recorded loss
     trend = 0.35 + 0.3 * np.exp(-steps / 30)
     as_even, by_steps = 0, 0
-    for seed in range(100):
+    for seed in range(200):
         noise = np.random.default_rng(seed).normal(0, 0.15, len(steps)) / np.sqrt(averaged)
         losses = trend * (1 + noise)
         as_even += curve(losses).given_back >= GIVE_BACK  # type: ignore[union-attr]
         by_steps += curve(losses, steps).given_back >= GIVE_BACK  # type: ignore[union-attr]
-    assert as_even >= 10 and by_steps == 0
+    assert as_even >= 4 and by_steps == 0
     evenly = np.arange(100) * 5  # an even record: its steps change nothing
     losses = falling(2.0, 1.0) + np.random.default_rng(0).normal(0, 0.05, 100)
     assert curve(losses, evenly) == curve(losses)

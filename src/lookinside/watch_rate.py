@@ -7,8 +7,9 @@ watcher records:
 
 - the first `DENSE` steps in full: where initialisation problems show, and all of a short run;
 - then `PROBE` steps, one in four recorded, timed on the host's clock between the starts of
-  steps (no device read): what a cycle of four steps costs over four unwatched ones is the
-  price of one recorded step, and the unwatched steps (hooks detached) give a plain step's time;
+  steps (no device read): what the median cycle of four steps costs over four unwatched steps
+  is the price of one recorded step (a median, since this clock also counts whatever else the
+  machine does), and the unwatched steps (hooks detached) give a plain step's time;
 - from then on, every `k`-th step, `k` the smallest power of two at which recording costs at
   most `budget` of a plain step.
 
@@ -22,7 +23,7 @@ import statistics
 from typing import Literal
 
 DENSE = 64  # steps recorded in full at the start
-PROBE = 32  # then steps timed, one in every CYCLE recorded
+PROBE = 64  # then steps timed, one in every CYCLE recorded
 CYCLE = 4
 BUDGET = 0.05  # the share of a plain step that recording may cost
 LIMIT = 1024  # the sparsest automatic rate
@@ -71,10 +72,8 @@ class RecordingRate:
         cycles = [periods[i : i + CYCLE] for i in range(0, len(periods) - CYCLE + 1, CYCLE)]
         pure = [p for cycle in cycles for p in cycle[2:]]  # neither filing a step nor hooked
         plain = statistics.median(pure)
-        sums = [sum(cycle) for cycle in cycles]
-        typical = statistics.median(sums)
-        kept = [s for s in sums if s <= 2 * typical]  # an epoch's end (validation) is no cost
-        extra = max(statistics.fmean(kept) - CYCLE * plain, 0.0)
+        # The median cycle: a slow step (an epoch's end, another process) is no cost of ours
+        extra = max(statistics.median(sum(cycle) for cycle in cycles) - CYCLE * plain, 0.0)
         self.cost = extra / plain if plain > 0 else 0.0
         k = 1
         while self.cost / k > self.budget and k < LIMIT:
