@@ -4,10 +4,10 @@ Four variants train the lesson's CNN (`lookinside.cnn()`, same seed, same shuffl
 embedded MNIST with the `Learner` and its default callbacks: `plain`; `telemetry`, adding
 `ActivationStats(every=1)` (every watched layer, every step: Σx, Σx², a 40-bin histogram,
 what `lookinside train` records and the spec's bar is about); `auto`, `ActivationStats()`
-with its default rate (as often as costs under 5 % of a step, after 128 steps that choose it:
-an epoch at bs 512 is 118 steps, so it is all the choosing); and `naive`, a hook in
-the style of fastai's ActivationStats that reads each layer's mean, std and histogram back to
-the host at every step (`.item()`, `.cpu()`), for comparison.
+with its default rate (as often as costs under 5 % of a step, after 192 steps that choose it:
+an epoch at bs 512 is 118 steps: all recorded, run `--epochs 3` to see it choose); and
+`naive`, a hook in the style of fastai's ActivationStats that reads each layer's mean, std
+and histogram back to the host at every step (`.item()`, `.cpu()`), for comparison.
 
     python benchmarks/telemetry_overhead.py [--device auto|cpu|cuda] [--epochs 1] [--repeats 5]
 

@@ -138,7 +138,7 @@ def test_overfitting(valid: list[float], train: list[float], found: bool) -> Non
 
 
 def test_a_record_that_grows_sparser_is_smoothed_over_steps_not_records() -> None:
-    """`every="auto"` on a 161-step run: 64 steps in full, then one in 4, then one in 32,
+    """A 161-step record that grows sparser: 64 steps in full, then one in 4, then one in 32,
     each recorded loss the mean of its steps' (so quieter). Smoothed over recorded losses
     (4 of them), the noisy dense start reads as a loss giving back its progress in some
     runs; smoothed over steps (8 of them, as an every-step record is), never."""
@@ -155,3 +155,15 @@ def test_a_record_that_grows_sparser_is_smoothed_over_steps_not_records() -> Non
     evenly = np.arange(100) * 5  # an even record: its steps change nothing
     losses = falling(2.0, 1.0) + np.random.default_rng(0).normal(0, 0.05, 100)
     assert curve(losses, evenly) == curve(losses)
+
+
+def test_the_noise_of_a_sparse_record_is_a_steps_noise() -> None:
+    """3000 steps, recorded in full for 128, then one in 32, each of those the mean of 32
+    steps' losses (√32 times quieter): the noise the rules compare against stays a step's
+    (15 % here; the smoothing residual reads it a little above), not a sixth of it."""
+    tail = np.arange(192, 3000, 32)
+    steps = np.r_[np.arange(128), np.arange(128, 192, 4), tail]
+    averaged = np.r_[np.ones(128), np.full(16, 4), np.full(len(tail), 32)]
+    noise = np.random.default_rng(0).normal(0, 0.15, len(steps)) / np.sqrt(averaged)
+    c = curve((0.2 + 2 * np.exp(-steps / 300)) * (1 + noise), steps)
+    assert c is not None and 0.1 < c.noise < 0.3

@@ -151,3 +151,83 @@ def test_resuming_a_record_still_choosing_chooses_again() -> None:
     fixed = li.watch(model, every=8)
     assert fixed.resume_every == 8
     fixed.remove()
+
+
+def test_detailed_steps_are_priced_apart() -> None:
+    """With details at one recorded step in 4, the probe's detailed cycles cost more: the
+    price is the mean over a detail cycle, not the median cycle (a light one)."""
+    rate = RecordingRate("auto", detail=4)
+    now, detailed = 0.0, 0
+    for step in range(DENSE + PROBE + 1):
+        recorded = rate.records(step, 1, now)
+        heavy = recorded and detailed % 4 == 0
+        detailed += recorded
+        now += 1.0 + (0.9 if heavy else 0.02 if recorded else 0.0)
+    assert rate.cost == pytest.approx((3 * 0.02 + 0.9) / 4)  # not 0.02
+    assert rate.interval == 8  # 0.24 / 8 ≤ 0.05
+
+
+def test_every_takes_numpy_ints_not_bools() -> None:
+    assert RecordingRate(np.int64(4)).interval == 4
+    with pytest.raises(ValueError, match="every must be"):
+        RecordingRate(True)
+
+
+def test_losses_of_micro_batches_and_unrecorded_steps_fold_into_the_recorded_step() -> None:
+    """Two micro-batches, then an optimizer step; every 2nd step recorded. Until the first
+    optimizer step each forward is a step (0 and 1); then each pair is one (2, 3, 4).
+    Step 2's loss is the mean of step 1's and its two micro-batches', step 4's of step 3's
+    two and its own two; an evaluation loss between them is not training: left out."""
+    model = mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    values = iter(range(100))
+    with li.watch(model, every=2) as w:
+        for _ in range(4):
+            for _ in range(2):
+                model(torch.randn(2, 4))
+                w.record_loss(torch.tensor(float(next(values))))
+            opt.step()
+            with torch.no_grad():
+                model.eval()(torch.randn(2, 4))
+                w.record_loss(torch.tensor(1000.0))
+            model.train()
+    assert w.telemetry.steps.tolist() == [0, 2, 4]
+    assert w.telemetry.losses.tolist() == [0.0, 2.0, 5.5]  # (1 + 2 + 3) / 3; (4 + ... + 7) / 4
+
+
+def test_a_non_finite_loss_after_the_last_recorded_step_is_filed_when_read() -> None:
+    """The run stops on a NaN loss before another step is recorded: the record gets a step
+    of its own for it (no layer measured), and the diagnosis says the loss went."""
+    model = mlp()
+    with li.watch(model, every=8) as w:
+        for i in range(5):
+            model(torch.randn(2, 4))
+            w.record_loss(torch.tensor(float("nan") if i == 4 else 1.0))
+    t = w.telemetry
+    assert t.steps.tolist() == [0, 4] and t.losses.tolist() == [1.0, float("inf")]
+    assert np.isnan(t["0"].field("n")[1])  # no layer measured at the filed step
+    (f,) = [f for f in li.diagnose(t) if f.kind == "non_finite"]
+    assert f.layer == "loss" and "by step 4 (recorded after 0)" in f.message
+    finite = li.watch(model, every=8)
+    for _ in range(3):
+        model(torch.randn(2, 4))
+        finite.record_loss(torch.tensor(1.0))
+    finite.remove()
+    assert finite.telemetry.steps.tolist() == [0]  # a finite tail waits, and is dropped
+
+
+@pytest.mark.filterwarnings("ignore:The .grad attribute of a Tensor that is not a leaf")
+def test_hooks_stay_on_a_model_with_a_compiled_block() -> None:
+    """`block.compile()` inside an eager model: its graph holds the hooks of the layers in
+    it, so the watcher keeps them attached from the first step it would detach them."""
+    model = nn.Sequential(nn.Sequential(nn.Linear(4, 8), nn.ReLU()), nn.Linear(8, 3)).train()
+    model[0].compile(backend="eager")
+    with li.watch(model, every=2) as w:
+        for _ in range(4):
+            model(torch.randn(2, 4))
+        assert w._layer_hooks.pinned
+    plain = mlp()
+    with li.watch(plain, every=2) as w:
+        for _ in range(2):
+            plain(torch.randn(2, 4))
+        assert not w._layer_hooks.pinned and not w._layer_hooks.attached

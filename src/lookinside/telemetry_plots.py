@@ -18,7 +18,7 @@ from .telemetry import Telemetry
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
-    from matplotlib.image import AxesImage
+    from matplotlib.collections import QuadMesh
 
 
 def plot_means_stds(t: Telemetry, first: int | None = None) -> Figure:
@@ -38,15 +38,19 @@ def plot_means_stds(t: Telemetry, first: int | None = None) -> Figure:
 
 def plot_hist(t: Telemetry, i: int | str, ax: Axes | None = None) -> Figure:
     """The colorful dimension of one layer: log(1 + count) per bin (y) and measured step (x),
-    over the layer's range; the shares of values beyond it drawn in red just outside it."""
+    over the layer's range; the shares of values beyond it drawn in red just outside it.
+    Each measured step spans the steps until the next one, so a record that grows sparser
+    (`watch_rate`) keeps its time axis."""
     fig, ax = new_axes(ax)
     layer = t[i]
     lo, hi = layer.spec.lo, layer.spec.hi
     measured = np.isfinite(layer.hist).all(1)
     image = np.log1p(layer.hist[measured].T) if measured.any() else np.zeros((t.bins, 1))
     steps = layer.steps[measured] if measured.any() else np.zeros(1)
-    x0, x1 = float(steps[0]), float(steps[-1]) + 1
-    shown = _image(ax, image, (x0, x1, lo, hi), cmap="viridis")
+    last = float(np.diff(steps)[-1]) if len(steps) > 1 else 1.0
+    edges = np.r_[steps, steps[-1] + last].astype(float)  # each column until the next
+    x0, x1 = float(edges[0]), float(edges[-1])
+    shown = _image(ax, image, edges, (lo, hi), cmap="viridis")
     fig.colorbar(shown, ax=ax, label="log(1 + count)")
     strip = (hi - lo) / 16  # the height of a red strip
     told, room = [], [0.0, 0.0]
@@ -58,7 +62,7 @@ def plot_hist(t: Telemetry, i: int | str, ax: Axes | None = None) -> Figure:
         room[side] = strip
         where = "above" if side else "below"
         y0 = edge if side else edge - strip
-        _image(ax, share[None], (x0, x1, y0, y0 + strip), cmap="Reds", vmin=0, vmax=1)
+        _image(ax, share[None], edges, (y0, y0 + strip), cmap="Reds", vmin=0, vmax=1)
         ax.axhline(edge, color="white", linewidth=0.8)
         told.append(
             f"up to {most:.0%} {where} {edge:g}" if most >= 0.005 else f"a few {where} {edge:g}"
@@ -70,12 +74,12 @@ def plot_hist(t: Telemetry, i: int | str, ax: Axes | None = None) -> Figure:
 
 
 def _image(
-    ax: Axes, image: np.ndarray, extent: tuple[float, float, float, float], **style: Any
-) -> AxesImage:
-    """`image` drawn over `extent` (x0, x1, y0, y1), rows from the bottom, cells unsmoothed."""
-    return ax.imshow(
-        image, origin="lower", aspect="auto", interpolation="nearest", extent=extent, **style
-    )
+    ax: Axes, image: np.ndarray, x: np.ndarray, y: tuple[float, float], **style: Any
+) -> QuadMesh:
+    """`image` (rows from the bottom) drawn in cells: columns between the edges `x`, rows
+    evenly over `y` (low, high)."""
+    rows = np.linspace(y[0], y[1], image.shape[0] + 1)
+    return ax.pcolormesh(x, rows, image, shading="flat", **style)
 
 
 def plot_hists(t: Telemetry) -> Figure:

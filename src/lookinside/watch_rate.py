@@ -19,10 +19,11 @@ records the same steps in every run (a resumed run keeps the rate its record cho
 
 from __future__ import annotations
 
+import operator
 import statistics
 from typing import Literal
 
-DENSE = 64  # steps recorded in full at the start
+DENSE = 128  # steps recorded in full at the start
 PROBE = 64  # then steps timed, one in every CYCLE recorded
 CYCLE = 4
 BUDGET = 0.05  # the share of a plain step that recording may cost
@@ -39,20 +40,24 @@ class RecordingRate:
         budget: with "auto", the share of a plain step's time that recording may cost.
         first_step: the watcher's first step (a resumed run's numbering goes on); with "auto"
             the dense start and the probe count from it.
+        detail: the watcher measures the details at every `detail`-th recorded step, the
+            first included: the probe prices those steps apart, since they cost more.
     """
 
-    def __init__(self, every: Every = "auto", budget: float = BUDGET, first_step: int = 0) -> None:
-        if every != "auto" and (not isinstance(every, int) or every < 1):
-            raise ValueError(f'every must be "auto" or an int of at least 1, not {every!r}.')
+    def __init__(
+        self, every: Every = "auto", budget: float = BUDGET, first_step: int = 0, detail: int = 1
+    ) -> None:
+        self.interval = 1 if every == "auto" else _positive(every)  # the rate, 1 until chosen
         if not budget > 0:
             raise ValueError(f"budget must be positive, not {budget!r}.")
         self.auto = every == "auto"
-        self.interval = 1 if every == "auto" else every  # the chosen rate, 1 until chosen
-        self.budget, self.start = budget, first_step
+        self.budget, self.start, self.detail = budget, first_step, detail
         self.deciding = self.auto  # auto, and not chosen yet
         self.cost: float | None = None  # one recorded step's extra time over a plain step's
         self.chosen_at: int | None = None  # the step at which "auto" chose
         self._times: list[float] = []  # the probe steps' opening times
+        self._recorded = 0  # steps recorded while deciding
+        self._detailed: list[bool] = []  # whether each probe cycle's recorded step was
 
     def records(self, step: int, thinned: int, now: float) -> bool:
         """Whether `step`, opening at time `now` (seconds), is recorded; past the host's
@@ -60,10 +65,15 @@ class RecordingRate:
         if self.deciding:
             i = step - self.start
             if i < DENSE:
+                self._recorded += 1
                 return True
             self._times.append(now)
             if i < DENSE + PROBE:
-                return (i - DENSE) % CYCLE == 0
+                if (i - DENSE) % CYCLE:
+                    return False
+                self._detailed.append(self._recorded % self.detail == 0)
+                self._recorded += 1
+                return True
             self._choose(step)
         return step % (self.interval * thinned) == 0
 
@@ -72,14 +82,22 @@ class RecordingRate:
         cycles = [periods[i : i + CYCLE] for i in range(0, len(periods) - CYCLE + 1, CYCLE)]
         pure = [p for cycle in cycles for p in cycle[2:]]  # neither filing a step nor hooked
         plain = statistics.median(pure)
-        # The median cycle: a slow step (an epoch's end, another process) is no cost of ours
-        extra = max(statistics.median(sum(cycle) for cycle in cycles) - CYCLE * plain, 0.0)
+        # The median cycle of each kind (a slow step, an epoch's end or another process, is
+        # no cost of ours), then a recorded step's mean cost: one in `detail` is detailed
+        extras = [sum(cycle) - CYCLE * plain for cycle in cycles]
+        light = [e for e, d in zip(extras, self._detailed, strict=False) if not d]
+        heavy = [e for e, d in zip(extras, self._detailed, strict=False) if d]
+        if light and heavy:
+            mean = statistics.median(light) * (self.detail - 1) + statistics.median(heavy)
+            extra = max(mean / self.detail, 0.0)
+        else:
+            extra = max(statistics.median(extras), 0.0)
         self.cost = extra / plain if plain > 0 else 0.0
         k = 1
         while self.cost / k > self.budget and k < LIMIT:
             k *= 2
         self.interval, self.chosen_at, self.deciding = k, step, False
-        self._times = []
+        self._times, self._detailed = [], []
 
     @property
     def every(self) -> Every:
@@ -93,3 +111,14 @@ class RecordingRate:
         assert self.cost is not None
         return {"rate": "auto", "chosen_at": self.chosen_at, "budget": self.budget,
                 "recording_cost": round(self.cost, 4)}  # fmt: skip
+
+
+def _positive(every: object) -> int:
+    """`every` as an int of at least 1 (numpy's ints too, not a bool), or a ValueError."""
+    try:
+        n = operator.index(every)  # type: ignore[arg-type]
+    except TypeError:
+        n = 0
+    if isinstance(every, bool) or n < 1:
+        raise ValueError(f'every must be "auto" or an int of at least 1, not {every!r}.')
+    return int(n)

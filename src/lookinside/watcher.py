@@ -63,6 +63,7 @@ from .watch_layers import (
     model_facts,
     tensors_in,
 )
+from .watch_loss import FoldedLoss
 from .watch_rate import BUDGET, Every, RecordingRate
 from .watch_stats import (
     GHOOKED,
@@ -102,6 +103,16 @@ def _called_from_compiled_code() -> bool:
             return True
         frame = frame.f_back
     return False
+
+
+def _holds_compiled(model: nn.Module) -> bool:
+    """Whether a module inside `model` is compiled (`torch.compile(block)` put in its place,
+    or `block.compile()`), though the model itself runs eagerly: its graph holds the hooks
+    of the layers inside it, so they must stay. Looked at before each detaching."""
+    from torch._dynamo.eval_frame import OptimizedModule
+
+    return any(isinstance(m, OptimizedModule) or getattr(m, "_compiled_call_impl", None)
+               for m in model.modules())  # fmt: skip
 
 
 def _output_gradient(
@@ -169,7 +180,7 @@ class Watcher:
     ) -> None:
         if detail < 1 or max_steps < 2 or chunk < 1:
             raise ValueError("detail and chunk must be at least 1, max_steps at least 2.")
-        self._rate = RecordingRate(every, budget, first_step)
+        self._rate = RecordingRate(every, budget, first_step, detail)
         model = unwrap(model)  # watch the module inside a DistributedDataParallel
         names = {id(m): n for n, m in model.named_modules()}
         named = [
@@ -209,8 +220,8 @@ class Watcher:
         self._gathered = Gathered(hist_sample, bins)  # small outputs, measured together
         self._parameter_norms = ParameterNorms()
         self._awaiting_backward = False  # the end of the backward will measure the gradients
-        self._pending_loss: Tensor | None = None  # the unrecorded steps' losses, summed
-        self._pending_losses = 0  # ... and counted
+        self._losses = FoldedLoss()  # the losses since the last recorded step
+        self._training_forward = False  # the last forward was a training one
         self._optimizers = OptimizerSpy(model)
         self._handles = [model.register_forward_pre_hook(self._before_forward, with_kwargs=True)]
         self._layer_hooks = LayerHooks([], model)
@@ -246,13 +257,14 @@ class Watcher:
         if self._rows is self._graph:  # capturing: counted at each replay (`on_replay`)
             self._recording = self._detailed = True
         elif module.training and torch.is_grad_enabled():
+            self._training_forward = True
             if self._new_step():
                 now = time.perf_counter()  # before filing the last step: its cost is its own
                 self._commit()
                 self._start_step(now)
             self._recording = self._open_recorded
         else:
-            self._recording = False
+            self._recording = self._training_forward = False
         if self._recording:
             x = next((t for _, t in tensors_in(args) if t.is_floating_point()), None)
             if x is not None and x.numel():
@@ -326,7 +338,7 @@ class Watcher:
         hooks = self._layer_hooks
         if hooks.pinned or (recorded and hooks.attached):
             return
-        if _called_from_compiled_code():
+        if _called_from_compiled_code() or (hooks.attached and _holds_compiled(self.model)):
             hooks.pin()
         elif recorded:
             hooks.attach()
@@ -537,26 +549,32 @@ class Watcher:
 
     def record_loss(self, loss: Tensor) -> None:
         """Record this step's training loss, on the device (no host read); the diagnosis then
-        reads the loss curve too. Call it after the forward, in training steps only. A
-        recorded step's loss is the mean over it and the unrecorded steps since the last
-        recorded one, so that a sparse record still sees every step's loss (a non-finite one
-        too: it is kept as inf, since NaN means "not recorded")."""
-        if not (self._recording or (self._open and not self._open_recorded)):
+        reads the loss curve too. Call it after each training forward. A recorded step's loss
+        is the mean of the losses since the last recorded step (`watch_loss`): every step's
+        loss counts, a non-finite one too (at the end of a run, a non-finite loss with no
+        recorded step after it is filed as a step of its own: `_file_lost_loss`)."""
+        if not (self._recording or (self._training_forward and self._open)):
             return
-        inf = float("inf")
-        value = torch.nan_to_num(loss.detach().reshape(()), nan=inf, posinf=inf, neginf=-inf)
-        if not self._recording:  # an unrecorded training step: its loss joins the next
-            pending = self._pending_loss
-            self._pending_loss = value.float() if pending is None else pending + value
-            self._pending_losses += 1
+        self._losses.add(loss)
+        if self._recording:
+            mean = self._losses.mean()
+            assert mean is not None
+            self._rows.loss_cell(loss.device).copy_(mean)
+            self.meta.setdefault("loss", loss_name(loss))
+
+    def _file_lost_loss(self) -> None:
+        """When the record is read: losses added since the last recorded step (the run ended
+        or stopped before another), when non-finite, are filed as a step of their own with no
+        layer measured, so that the diagnosis sees the loss go (one read of the device); a
+        finite mean waits for the next recorded step."""
+        mean = self._losses.non_finite()
+        if mean is None or self._rows is not self._eager:
             return
-        if self._pending_loss is not None:
-            total = self._pending_loss + value
-            mean = total / (self._pending_losses + 1)  # inf - inf is NaN: kept as inf
-            value = torch.nan_to_num(mean, nan=inf, posinf=inf, neginf=-inf)
-            self._pending_loss, self._pending_losses = None, 0
-        self._rows.loss_cell(loss.device).copy_(value)
-        self.meta.setdefault("loss", loss_name(loss))
+        rows = self._eager
+        rows.ready(len(self.layers.specs), mean.device)
+        rows.loss_cell(mean.device).copy_(mean)
+        rows.file(self._buffer, self._step - 1)
+        self._losses.clear()
 
     def _commit(self) -> None:
         """Close the open step: parameter norms, then file it (or forget it, unrecorded)."""
@@ -600,6 +618,7 @@ class Watcher:
                 assert rows.rows is not None
                 self._parameter_norms.measure(owners, rows.rows)
         rows.file(self._buffer, self._step - 1)
+        self._losses.clear()  # they are in the step filed
 
     # ------------------------------------------------------------------ CUDA graphs
     def on_capture_start(self) -> None:
@@ -624,7 +643,7 @@ class Watcher:
         self._commit()
         self._start_step(time.perf_counter())
         self._opened_at = -1  # the replay held its optimizer step: the next forward is anew
-        self._recording = self._open_recorded
+        self._recording, self._training_forward = self._open_recorded, True
         if not self._recording or self._graph.rows is None:
             self._recording = False
             return
@@ -640,6 +659,7 @@ class Watcher:
     def telemetry(self) -> Telemetry:
         """Everything recorded so far (reading it waits for transfers in flight)."""
         self._commit()
+        self._file_lost_loss()
         steps, values, hist, losses = self._buffer.arrays()
         named = list(zip(self.layers.names, self.layers.modules, strict=True))
         meta = {

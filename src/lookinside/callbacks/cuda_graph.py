@@ -25,8 +25,9 @@ so one-cycle keeps working. Every other hyper-parameter (beta2, SGD's lr, ...) i
 capture: changing it afterwards raises rather than being silently ignored. The optimizer is
 left `capturable=True` (its step count on the device).
 
-Telemetry (`ActivationStats`) is exact: its hooks are captured too, and each replay files their
-numbers as a step. fp16's gradient scaler and several processes are not supported (bf16 is).
+Telemetry (`ActivationStats`) is exact: its hooks are captured too, and each recorded replay
+files their numbers as a step. fp16's gradient scaler and several processes are not supported
+(bf16 is).
 """
 
 from __future__ import annotations

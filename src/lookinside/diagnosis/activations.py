@@ -73,6 +73,9 @@ def non_finite(ev: Evidence, event: tuple[int, int | None, str]) -> Finding:
         )
     else:
         message = f"activations of {who(layer)} became non-finite {when}{seen}"
+    if last != step - 1 and layer.spec.role != "input":  # by then it may have spread
+        message += (f"; where it began after step {last} is not recorded: record every "
+                    "step (every=1) to see the first layer")  # fmt: skip
     return ev.finding("non_finite", [layer.name], (step, step), "error", message, step=step,
                       previous_abs_max=before)  # fmt: skip
 

@@ -71,14 +71,17 @@ def curve(losses: np.ndarray, steps: np.ndarray | None = None) -> Curve | None:
     if n < MIN_STEPS:
         return None
     at = np.arange(n) if steps is None else np.asarray(steps)[finite]
-    gap = int(np.diff(at).min())  # the densest stretch's interval (1: every step)
+    gap = max(int(np.diff(at).min()), 1)  # the densest stretch's interval (1: every step)
     w = max(3, (int(at[-1] - at[0]) // gap + 1) // 20)  # in recorded losses, where dense
     starts = np.arange(int(np.searchsorted(at, at[-1] - (w - 1) * gap, side="right")))
     ends = np.searchsorted(at, at[starts] + w * gap)  # each window's losses: [start, end)
     sums = np.concatenate([[0.0], np.cumsum(recorded)])
     smooth = (sums[ends] - sums[starts]) / (ends - starts)
-    centres = np.minimum(np.searchsorted(at, at[starts] + (w // 2) * gap), n - 1)
-    residual = recorded[centres] - smooth
+    centres = np.minimum(np.searchsorted(at, at[starts] + (w // 2) * gap), ends - 1)
+    # a recorded loss that is the mean of m steps' is √m times quieter than one step's:
+    # its residual is scaled back, so that `noise` stays a step's however sparse the record
+    averaged = np.diff(at, prepend=at[0] - gap) / gap
+    residual = (recorded[centres] - smooth) * np.sqrt(averaged[centres])
     with np.errstate(invalid="ignore", divide="ignore"):
         relative = np.abs(residual) / np.abs(smooth)
     noise = float(np.median(relative[np.isfinite(relative)])) if len(relative) else 0.0
@@ -144,7 +147,7 @@ def stalled(ev: Evidence) -> list[Finding]:
     at_chance = level is not None and abs(end - level) <= CHANCE * level
     if c.drop >= FLAT and not at_chance:
         return []
-    fell = f"the loss went from {c.start:.3g} to {c.end:.3g} over {c.steps} steps"
+    fell = f"the loss went from {c.start:.3g} to {c.end:.3g} over {c.steps} recorded steps"
     moving = ", while the weights move" if math.isfinite(rate) else ""
     if c.drop < FLAT and math.isfinite(rate) and rate < STILL:
         message = f"{fell}, and the weights barely moved ({rate:.1e} of their norm a step)"

@@ -16,6 +16,7 @@ from .advice import Setup, advice, remedies
 from .findings import Finding, Severity
 
 EARLY = 5  # recorded steps that count as "the start of training"
+LATE_AT_LEAST = 8  # recorded steps in the late window, where a record is long enough
 
 
 @dataclass
@@ -65,9 +66,10 @@ class Evidence:
         return int(self.steps[i])
 
     def late(self) -> slice:
-        """The kept steps in the last quarter of the steps they span (at least one): with a
-        record that grows sparser (`watch_rate`), the last quarter of the run, not of the
-        recorded steps; with an even one, the last quarter of those."""
+        """The kept steps in the last quarter of the steps they span: with a record that grows
+        sparser (`watch_rate`), the last quarter of the run, not of the recorded steps, but
+        `LATE_AT_LEAST` of them (the details are measured at one in four); with an even
+        record, the last quarter of those (at least one)."""
         n = self.cut
         if n < 2:
             return slice(0, n)
@@ -75,7 +77,7 @@ class Evidence:
         gap = int(np.diff(steps).min())
         span = int(steps[-1] - steps[0]) + gap
         late = int(np.count_nonzero(steps >= steps[-1] - (span / 4 - gap)))
-        return slice(n - max(1, late), n)
+        return slice(n - max(1, late, min(LATE_AT_LEAST, n // 4)), n)  # enough for details
 
     def early(self) -> slice:
         """The first recorded steps (`EARLY` at most)."""
