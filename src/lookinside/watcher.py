@@ -38,12 +38,11 @@ Which modules: by default the model's blocks (see `watch_layers.default_modules`
 
 from __future__ import annotations
 
-import sys
 import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from types import FrameType, TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -52,6 +51,7 @@ from torch import Tensor, nn
 from .telemetry import Telemetry
 from .unwrap import unwrap
 from .watch_buffer import AWAITED, StepBuffer, StepRows, TracedRows
+from .watch_compiled import called_from_compiled_code, eager, holds_compiled
 from .watch_gather import Gathered
 from .watch_hooks import LayerHooks
 from .watch_layers import (
@@ -85,34 +85,6 @@ if TYPE_CHECKING:
 __all__ = ["BINS", "Watcher", "default_modules", "loss_name", "watch"]
 
 BINS = 40
-Fn = TypeVar("Fn", bound=Callable[..., Any])
-
-
-def _called_from_compiled_code() -> bool:
-    """Whether the caller runs inside `torch.compile`'d code (a compiled module or function
-    up the stack), read once, at the first recorded forward."""
-    from torch._dynamo import eval_frame
-
-    frame: FrameType | None = sys._getframe(1)
-    while frame is not None:
-        owner = frame.f_locals.get("self")
-        if isinstance(owner, eval_frame.OptimizedModule) or (
-            isinstance(owner, eval_frame._TorchDynamoContext)
-            and not isinstance(owner, eval_frame.DisableContext)
-        ):
-            return True
-        frame = frame.f_back
-    return False
-
-
-def _holds_compiled(model: nn.Module) -> bool:
-    """Whether a module inside `model` is compiled (`torch.compile(block)` put in its place,
-    or `block.compile()`), though the model itself runs eagerly: its graph holds the hooks
-    of the layers inside it, so they must stay. Looked at before each detaching."""
-    from torch._dynamo.eval_frame import OptimizedModule
-
-    return any(isinstance(m, OptimizedModule) or getattr(m, "_compiled_call_impl", None)
-               for m in model.modules())  # fmt: skip
 
 
 def _output_gradient(
@@ -127,12 +99,6 @@ def _output_gradient(
             on_gradient(g)
 
     return prehook
-
-
-def eager(fn: Fn) -> Fn:
-    """`fn` runs as plain Python even inside a compiled model: the bookkeeping of steps,
-    which `torch.compile` must not trace (its graph would depend on every step's count)."""
-    return cast(Fn, torch.compiler.disable(fn))  # type: ignore[no-untyped-call]
 
 
 class Watcher:
@@ -271,7 +237,7 @@ class Watcher:
                 self._record(INPUT, "", x, "input")
             if not self._looked and self._rows is self._eager:  # never in a CUDA capture
                 self._looked = True
-                if _called_from_compiled_code():
+                if called_from_compiled_code():
                     self._layer_hooks.pin()
                     self._see_layers(module, args, kwargs)
         if module.training and torch.is_grad_enabled() and self._rows is self._eager:
@@ -338,7 +304,7 @@ class Watcher:
         hooks = self._layer_hooks
         if hooks.pinned or (recorded and hooks.attached):
             return
-        if _called_from_compiled_code() or (hooks.attached and _holds_compiled(self.model)):
+        if called_from_compiled_code() or (hooks.attached and holds_compiled(self.model)):
             hooks.pin()
         elif recorded:
             hooks.attach()
