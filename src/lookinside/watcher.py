@@ -15,6 +15,11 @@ step; until the first optimizer step, and for a model that no optimizer steps, e
 forward is a step. A module called several times in a step records their aggregate: sums,
 counts and histograms add up, the extremes are over all calls (`watch_stats.merge_rows`).
 
+Which steps are recorded: by default (`every="auto"`) every step at first, then as often as
+recording costs at most 5 % of a step, priced by timing the watcher's own steps
+(`watch_rate`); the layers' hooks are attached only for recorded steps (`watch_hooks`), and
+a recorded step's loss is the mean of the losses since the last one (`watch_loss`).
+
 At each recorded step, hooks measure on the device, without reading anything on the host (see
 `watch_stats`): each watched module's outputs (every float tensor inside a tuple, list or dict,
 named by its place), the model's input and output, each output's gradient, and each module's
