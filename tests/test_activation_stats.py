@@ -9,6 +9,7 @@ from matplotlib.figure import Figure
 import lookinside as li
 
 from .conftest import tiny_dls
+from .synthetic import spec, telemetry
 
 
 def mnist_learner(dls: li.DataLoaders, **options: object) -> li.Learner:
@@ -62,3 +63,16 @@ def test_telemetry_before_any_fit_is_an_error() -> None:
     learn = li.Learner(li.cnn(), tiny_dls(), cbs=[li.ActivationStats()])
     with pytest.raises(RuntimeError, match="call fit first"):
         _ = learn.activation_stats.telemetry
+
+
+def test_a_resumed_record_keeps_how_its_rate_was_chosen() -> None:
+    """The resumed part is given the rate the first part chose ("fixed" to it); the joined
+    record still says the rate was chosen ("auto"), when and at what cost."""
+    first = telemetry([(spec("a"), {})], steps=4, meta={"rate": "auto", "chosen_at": 192,
+                                                        "recording_cost": 0.4})  # fmt: skip
+    later = telemetry([(spec("a"), {})], steps=4, meta={"rate": "fixed"})
+    later.steps = later.steps + 4
+    stats = li.ActivationStats()
+    stats._prior = first
+    meta = stats._joined(later).meta
+    assert (meta["rate"], meta["chosen_at"], meta["recording_cost"]) == ("auto", 192, 0.4)
