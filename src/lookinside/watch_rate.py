@@ -9,7 +9,9 @@ watcher records:
 - then `PROBE` steps, one in four recorded, timed on the host's clock between the starts of
   steps (no device read): what the median cycle of four steps costs over four unwatched steps
   is the price of one recorded step (a median, since this clock also counts whatever else the
-  machine does), and the unwatched steps (hooks detached) give a plain step's time;
+  machine does; the cycles whose recorded step measured the details, one in `detail`, are
+  priced apart and weighed in), and the unwatched steps (hooks detached) give a plain step's
+  time;
 - from then on, every `k`-th step, `k` the smallest power of two at which recording costs at
   most `budget` of a plain step.
 
