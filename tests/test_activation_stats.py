@@ -7,6 +7,7 @@ import pytest
 from matplotlib.figure import Figure
 
 import lookinside as li
+from lookinside.watch_rate import RecordingRate
 
 from .conftest import tiny_dls
 from .synthetic import spec, telemetry
@@ -66,11 +67,11 @@ def test_telemetry_before_any_fit_is_an_error() -> None:
 
 
 def test_a_resumed_record_keeps_how_its_rate_was_chosen() -> None:
-    """The resumed part is given the rate the first part chose ("fixed" to it); the joined
-    record still says the rate was chosen ("auto"), when and at what cost."""
+    """The resumed part is given the rate the first part chose, which it says nothing of;
+    the joined record still says the rate was chosen ("auto"), when and at what cost."""
     first = telemetry([(spec("a"), {})], steps=4, meta={"rate": "auto", "chosen_at": 192,
                                                         "recording_cost": 0.4})  # fmt: skip
-    later = telemetry([(spec("a"), {})], steps=4, meta={"rate": "fixed"})
+    later = telemetry([(spec("a"), {})], steps=4, meta=RecordingRate(4).facts())
     later.steps = later.steps + 4
     stats = li.ActivationStats()
     stats._prior = first

@@ -63,7 +63,7 @@ def test_a_budget_and_a_resumed_start() -> None:
 def test_a_fixed_rate_and_bad_values() -> None:
     rate = RecordingRate(3)
     assert [s for s in range(10) if rate.records(s, 1, 0.0)] == [0, 3, 6, 9]
-    assert rate.every == 3 and rate.facts() == {"rate": "fixed"}
+    assert rate.every == 3 and rate.facts() == {}  # meta's `every` says it
     for bad in (0, -1, "sometimes", 2.5):
         with pytest.raises(ValueError, match="every must be"):
             RecordingRate(bad)  # type: ignore[arg-type]

@@ -28,8 +28,10 @@ class FoldedLoss:
         self.count = 0
 
     def add(self, loss: Tensor) -> None:
-        value = kept(loss)
-        self.total = value if self.total is None else self.total + value
+        """One kernel a step: the NaN is read as inf in `mean` (a sum holding a NaN stays
+        NaN); the first is copied (a CUDA graph's loss is rewritten by its next replay)."""
+        value = loss.detach().reshape(()).float()
+        self.total = value.clone() if self.total is None else self.total + value
         self.count += 1
 
     def mean(self) -> Tensor | None:

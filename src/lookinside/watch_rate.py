@@ -58,24 +58,33 @@ class RecordingRate:
         self.cost: float | None = None  # one recorded step's extra time over a plain step's
         self.chosen_at: int | None = None  # the step at which "auto" chose
         self._times: list[float] = []  # the probe steps' opening times
-        self._recorded = 0  # steps recorded while deciding
+        self.recorded = 0  # steps recorded so far
         self._detailed: list[bool] = []  # whether each probe cycle's recorded step was
 
     def records(self, step: int, thinned: int, now: float) -> bool:
         """Whether `step`, opening at time `now` (seconds), is recorded; past the host's
         memory the record is `thinned` (a power of two: see `watch_buffer`)."""
+        recorded = self._records(step, thinned, now)
+        if recorded:
+            if self.deciding and step - self.start >= DENSE:  # a probe cycle's
+                self._detailed.append(self.detailed)
+            self.recorded += 1
+        return recorded
+
+    @property
+    def detailed(self) -> bool:
+        """Whether the next recorded step measures the details (one in `detail`, the
+        first included)."""
+        return self.recorded % self.detail == 0
+
+    def _records(self, step: int, thinned: int, now: float) -> bool:
         if self.deciding:
             i = step - self.start
             if i < DENSE:
-                self._recorded += 1
                 return True
             self._times.append(now)
             if i < DENSE + PROBE:
-                if (i - DENSE) % CYCLE:
-                    return False
-                self._detailed.append(self._recorded % self.detail == 0)
-                self._recorded += 1
-                return True
+                return (i - DENSE) % CYCLE == 0
             self._choose(step)
         return step % (self.interval * thinned) == 0
 
@@ -107,9 +116,13 @@ class RecordingRate:
         return "auto" if self.deciding else self.interval
 
     def facts(self) -> dict[str, object]:
-        """What the record's meta says of the rate: how it was chosen, and at what cost."""
-        if not self.auto or self.chosen_at is None:
-            return {"rate": "auto, not chosen yet" if self.deciding else "fixed"}
+        """What the record's meta says of the rate: how "auto" chose, and at what cost;
+        nothing for a rate given (meta's `every` says it; a resumed record, given the rate
+        its first part chose, so keeps what that part said)."""
+        if not self.auto:
+            return {}
+        if self.chosen_at is None:
+            return {"rate": "auto, not chosen yet"}
         assert self.cost is not None
         return {"rate": "auto", "chosen_at": self.chosen_at, "budget": self.budget,
                 "recording_cost": round(self.cost, 4)}  # fmt: skip

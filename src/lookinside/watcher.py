@@ -165,7 +165,6 @@ class Watcher:
         self._buffer = StepBuffer(bins, chunk, max_steps)
         self.meta: dict[str, Any] = model_facts(model)
         self._step = first_step  # steps seen (and, resuming, done before)
-        self._recorded = 0  # recorded steps so far
         self._open = False  # a step is open: its rows gather the forwards until it is filed
         self._open_recorded = False  # ... and it is recorded
         self._opened_at = -1  # the optimizer steps counted when it opened
@@ -296,12 +295,10 @@ class Watcher:
         self._open, self._opened_at = True, self._optimizers.steps
         self._gradient_came, self._hooked = False, []
         self._open_id += 1
+        self._detailed = self._rate.detailed
         self._open_recorded = self._rate.records(self._step, self._buffer.rate, now)
         self._hooks_for(self._open_recorded)
         self._step += 1
-        if self._open_recorded:
-            self._detailed = self._recorded % self.detail == 0
-            self._recorded += 1
 
     def _hooks_for(self, recorded: bool) -> None:
         """Attach the layers' hooks for a recorded step, detach them for another; but once

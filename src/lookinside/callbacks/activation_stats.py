@@ -97,12 +97,7 @@ class ActivationStats(Callback):
                 self._watcher = None
 
     def _joined(self, telemetry: Telemetry) -> Telemetry:
-        if self._prior is None:
-            return telemetry
-        joined = self._prior.then(telemetry)
-        if self._prior.meta.get("rate") == "auto":  # the resumed part was given the rate the
-            joined.meta["rate"] = "auto"  # first part chose: the record's is still that choice
-        return joined
+        return self._prior.then(telemetry) if self._prior is not None else telemetry
 
     def state_dict(self) -> dict[str, Any]:
         """The record so far, as tensors and plain data (for checkpoints)."""
